@@ -1,0 +1,276 @@
+"""The table manifest: the reviewed list of foreign keys to convert, read from TOML.
+
+Parsing is strict on purpose: a typo in a 100-entry manifest must stop the deploy with a message
+that names the entry, not silently leave a table out. The parsed manifest is a set of frozen
+dataclasses; `Manifest.payload()` turns it into the JSON the catalog query (and the generated
+revision) consume, so both read exactly the same input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cascade_tool.errors import ManifestError
+
+ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
+
+_TOP_KEYS = {"target", "defaults", "tables"}
+_TARGET_KEYS = {"table", "columns"}
+_DEFAULT_KEYS = {"on_delete", "columns"}
+_ENTRY_KEYS = {"name", "group", "columns", "references", "on_delete", "target", "optional"}
+_UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
+
+
+@dataclass(frozen=True, order=True)
+class TableName:
+    """A table name as PostgreSQL resolves it: schema None means "first match on search_path"."""
+
+    schema: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One foreign key the manifest asks for: columns of `table` referencing `target`."""
+
+    index: int
+    table: TableName
+    columns: tuple[str, ...]
+    target: TableName
+    references: tuple[str, ...] | None  # None: the target's primary key
+    on_delete: str
+    optional: bool
+    group: str | None
+    chain: bool  # target is not the manifest's main target
+
+    @property
+    def label(self) -> str:
+        """How messages name this entry: `tables[3] (audit.login_events)`."""
+        return f"tables[{self.index}] ({self.table})"
+
+    def describe(self) -> str:
+        cols = ", ".join(self.columns)
+        refs = f"({', '.join(self.references)})" if self.references else ""
+        return f"{self.table}({cols}) -> {self.target}{refs}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed, validated manifest."""
+
+    target: TableName
+    target_columns: tuple[str, ...] | None
+    entries: tuple[Entry, ...]
+    source: str  # the file it came from, for messages and the revision header
+    sha256: str
+
+    def payload(self) -> list[dict[str, Any]]:
+        """The entries as the catalog query reads them (see cascade_tool/sql/resolve.sql)."""
+        return [entry_payload(e) for e in self.entries]
+
+    def payload_json(self) -> str:
+        return json.dumps(self.payload(), ensure_ascii=True)
+
+    def groups(self) -> list[tuple[str | None, list[Entry]]]:
+        """Entries grouped by label, groups in order of first appearance."""
+        out: dict[str | None, list[Entry]] = {}
+        for entry in self.entries:
+            out.setdefault(entry.group, []).append(entry)
+        return list(out.items())
+
+
+def entry_payload(entry: Entry) -> dict[str, Any]:
+    return {
+        "i": entry.index,
+        "schema": entry.table.schema,
+        "table": entry.table.name,
+        "columns": list(entry.columns),
+        "target_schema": entry.target.schema,
+        "target_table": entry.target.name,
+        "references": list(entry.references) if entry.references else None,
+        "on_delete": entry.on_delete,
+        "optional": entry.optional,
+    }
+
+
+def parse_table_name(text: str, where: str) -> TableName:
+    """Parse `name`, `schema.name`, `"Mixed"."Case"` the way PostgreSQL reads identifiers.
+
+    Unquoted parts fold to lower case; quoted parts keep their spelling, with "" for a quote.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ManifestError(f"{where}: table name is empty")
+    parts: list[str] = []
+    pos, s = 0, text.strip()
+    while True:
+        if pos < len(s) and s[pos] == '"':
+            end = pos + 1
+            buf = []
+            while True:
+                nxt = s.find('"', end)
+                if nxt < 0:
+                    raise ManifestError(f"{where}: unterminated quoted identifier in {text!r}")
+                buf.append(s[end:nxt])
+                if nxt + 1 < len(s) and s[nxt + 1] == '"':
+                    buf.append('"')
+                    end = nxt + 2
+                    continue
+                pos = nxt + 1
+                break
+            part = "".join(buf)
+            if not part:
+                raise ManifestError(f"{where}: empty quoted identifier in {text!r}")
+            parts.append(part)
+        else:
+            match = _UNQUOTED.match(s, pos)
+            if not match:
+                raise ManifestError(
+                    f"{where}: {text!r} is not a valid table name "
+                    '(quote unusual names: \'"My Table"\')'
+                )
+            parts.append(match.group(0).lower())
+            pos = match.end()
+        if pos == len(s):
+            break
+        if s[pos] != ".":
+            raise ManifestError(f"{where}: unexpected {s[pos]!r} in table name {text!r}")
+        pos += 1
+    if len(parts) > 2:
+        raise ManifestError(f"{where}: {text!r} has more than schema.table")
+    for part in parts:
+        if len(part.encode()) > 63:
+            raise ManifestError(f"{where}: {part!r} is longer than PostgreSQL's 63-byte limit")
+    return TableName(parts[0], parts[1]) if len(parts) == 2 else TableName(None, parts[0])
+
+
+def _columns(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ManifestError(f"{where}: {key} must be a non-empty list of column names")
+    for col in value:
+        if not isinstance(col, str) or not col:
+            raise ManifestError(f"{where}: {key} holds {col!r}, not a column name")
+        if len(col.encode()) > 63:
+            raise ManifestError(f"{where}: column {col!r} is longer than 63 bytes")
+    if len(set(value)) != len(value):
+        raise ManifestError(f"{where}: {key} names a column twice")
+    return tuple(value)
+
+
+def _action(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ManifestError(f"{where}: on_delete must be one of {', '.join(ACTIONS)}")
+    norm = " ".join(value.upper().replace("_", " ").split())
+    if norm not in ACTIONS:
+        raise ManifestError(
+            f"{where}: on_delete = {value!r} is not one of {', '.join(ACTIONS)}"
+        )
+    return norm
+
+
+def _check_keys(table: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ManifestError(f"{where}: expected a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ManifestError(
+            f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+    return table
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc.strerror}") from None
+    return parse_manifest(raw, str(path))
+
+
+def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ManifestError(f"{source}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{source}: invalid TOML: {exc}") from None
+    _check_keys(doc, _TOP_KEYS, source)
+
+    target_tbl = _check_keys(doc.get("target"), _TARGET_KEYS, f"{source}: [target]")
+    if "table" not in target_tbl:
+        raise ManifestError(f"{source}: [target] needs table = \"users\" (the table rows are deleted from)")
+    target = parse_table_name(target_tbl["table"], f"{source}: [target]")
+    target_columns = (
+        _columns(target_tbl["columns"], f"{source}: [target]", "columns")
+        if "columns" in target_tbl
+        else None
+    )
+
+    defaults = _check_keys(doc.get("defaults", {}), _DEFAULT_KEYS, f"{source}: [defaults]")
+    default_action = _action(defaults.get("on_delete", "CASCADE"), f"{source}: [defaults]")
+    default_columns = (
+        _columns(defaults["columns"], f"{source}: [defaults]", "columns")
+        if "columns" in defaults
+        else None
+    )
+
+    tables = doc.get("tables")
+    if not isinstance(tables, list) or not tables:
+        raise ManifestError(f"{source}: no [[tables]] entries")
+    entries: list[Entry] = []
+    seen: dict[tuple[Any, ...], str] = {}
+    for index, item in enumerate(tables):
+        name = item.get("name") if isinstance(item, dict) else None
+        where = f"{source}: tables[{index}]" + (f" ({name})" if isinstance(name, str) else "")
+        _check_keys(item, _ENTRY_KEYS, where)
+        if "name" not in item:
+            raise ManifestError(f"{where}: missing name")
+        table = parse_table_name(item["name"], where)
+        if "columns" in item:
+            columns = _columns(item["columns"], where, "columns")
+        elif default_columns:
+            columns = default_columns
+        else:
+            raise ManifestError(f"{where}: no columns, and [defaults] has no columns")
+        entry_target = parse_table_name(item["target"], where) if "target" in item else target
+        chain = entry_target != target
+        if "references" in item:
+            references: tuple[str, ...] | None = _columns(item["references"], where, "references")
+        else:
+            references = None if chain else target_columns
+        if references is not None and len(references) != len(columns):
+            raise ManifestError(
+                f"{where}: {len(columns)} column(s) but {len(references)} referenced column(s)"
+            )
+        optional = item.get("optional", False)
+        if not isinstance(optional, bool):
+            raise ManifestError(f"{where}: optional must be true or false")
+        group = item.get("group")
+        if group is not None and (not isinstance(group, str) or not group.strip()):
+            raise ManifestError(f"{where}: group must be a non-empty string")
+        action = _action(item.get("on_delete", default_action), where)
+        key = (table, frozenset(columns), entry_target)
+        if key in seen:
+            raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
+        seen[key] = f"tables[{index}]"
+        entries.append(
+            Entry(index, table, columns, entry_target, references, action, optional, group, chain)
+        )
+    return Manifest(
+        target=target,
+        target_columns=target_columns,
+        entries=tuple(entries),
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )

@@ -1,0 +1,151 @@
+"""Where generated revisions go: an Alembic versions directory, chained onto its head.
+
+Alembic's own ScriptDirectory reads the existing revisions, so a generated file drops into any
+Alembic project; the file itself is written by our template alone (one owner for its text).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from cascade_tool.errors import RevisionError
+from cascade_tool.manifest import Manifest
+from cascade_tool.render import MARKER, RevisionInfo, render_revision
+
+_REV_ID = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
+def versions_dir_from(versions_dir: str | Path | None, alembic_ini: str | Path | None) -> Path:
+    """The versions directory named by --versions-dir, by --alembic-ini, or ./alembic.ini."""
+    if versions_dir and alembic_ini:
+        raise RevisionError("give either --versions-dir or --alembic-ini, not both")
+    if versions_dir:
+        path = Path(versions_dir)
+        if not path.is_dir():
+            raise RevisionError(f"versions directory {path} does not exist")
+        return path
+    ini = Path(alembic_ini) if alembic_ini else Path("alembic.ini")
+    if not ini.is_file():
+        if alembic_ini:
+            raise RevisionError(f"alembic config {ini} does not exist")
+        fallback = Path("migrations") / "versions"
+        if fallback.is_dir():
+            return fallback
+        raise RevisionError(
+            "no alembic.ini or migrations/versions here: pass --alembic-ini or --versions-dir"
+        )
+    try:
+        script = ScriptDirectory.from_config(Config(str(ini)))
+        return Path(script.versions)
+    except CommandError as exc:
+        raise RevisionError(f"{ini}: {exc}") from None
+
+
+def _script_directory(versions: Path) -> ScriptDirectory:
+    return ScriptDirectory(str(versions), version_locations=[str(versions)])
+
+
+def current_head(versions: Path) -> str | None:
+    """The single head of the versions directory (None when it is empty)."""
+    try:
+        heads = _script_directory(versions).get_heads()
+    except CommandError as exc:
+        raise RevisionError(f"{versions}: {exc}") from None
+    if len(heads) > 1:
+        raise RevisionError(
+            f"{versions} has {len(heads)} heads ({', '.join(sorted(heads))}): "
+            "merge them first (alembic merge heads)"
+        )
+    return heads[0] if heads else None
+
+
+@dataclass(frozen=True)
+class Generated:
+    path: Path
+    info: RevisionInfo
+
+
+def newest_generated(versions: Path) -> Generated | None:
+    """The generated revision nearest to the head, with the parameters it was rendered with."""
+    try:
+        scripts = list(_script_directory(versions).walk_revisions())
+    except CommandError as exc:
+        raise RevisionError(f"{versions}: {exc}") from None
+    for script in scripts:
+        path = Path(script.path)
+        text = path.read_text("utf-8")
+        if MARKER not in text:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        message = doc.splitlines()[0] if doc else ""
+        date = re.search(r"^Create Date: (.*)$", doc, re.M)
+        down = script.down_revision
+        if isinstance(down, (tuple, list)):
+            raise RevisionError(f"{path}: generated revision with several parents")
+        return Generated(
+            path,
+            RevisionInfo(script.revision, down, date.group(1) if date else "", message),
+        )
+    return None
+
+
+def _slug(message: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")
+    return slug[:40].rstrip("_") or "cascade"
+
+
+def generate(
+    manifest: Manifest,
+    versions: Path,
+    message: str,
+    rev_id: str | None = None,
+    create_date: dt.datetime | None = None,
+) -> Path:
+    """Write a new revision for `manifest` on top of the directory's head; return its path."""
+    rev = rev_id or uuid.uuid4().hex[-12:]
+    if not _REV_ID.match(rev):
+        raise RevisionError(f"revision id {rev!r} must be letters, digits or _ (at most 32)")
+    head = current_head(versions)
+    if head == rev or (versions / f"{rev}_{_slug(message)}.py").exists():
+        raise RevisionError(f"revision {rev} already exists in {versions}")
+    when = (create_date or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M:%S%z")
+    info = RevisionInfo(rev, head, when, message)
+    text = render_revision(manifest, info)
+    path = versions / f"{rev}_{_slug(message)}.py"
+    path.write_text(text, "utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    path: Path | None
+    diff: str
+
+
+def check(manifest: Manifest, versions: Path) -> CheckResult:
+    """Does the newest generated revision still match the manifest (rendered the same way)?"""
+    found = newest_generated(versions)
+    if found is None:
+        return CheckResult(False, None, "no generated revision in " + str(versions))
+    expected = render_revision(manifest, found.info)
+    actual = found.path.read_text("utf-8")
+    if expected == actual:
+        return CheckResult(True, found.path, "")
+    diff = "".join(
+        difflib.unified_diff(
+            actual.splitlines(True), expected.splitlines(True),
+            str(found.path), "rendered from " + manifest.source, n=1,
+        )
+    )
+    return CheckResult(False, found.path, diff)
