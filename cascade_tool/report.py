@@ -1,0 +1,88 @@
+"""Human-readable output for plan and verify: plain text for plans, a table for verify.
+
+Plain sentences, no colour codes unless stdout is a terminal (rich decides), no emoji.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cascade_tool.manifest import Manifest
+from cascade_tool.plan import Step, Verification
+
+
+def _by_group(steps: Iterable[Step]) -> dict[str, list[Step]]:
+    out: dict[str, list[Step]] = {}
+    for step in steps:
+        out.setdefault(step.group or "Ungrouped", []).append(step)
+    return out
+
+
+def _where(step: Step) -> str:
+    return f"{step.table}({', '.join(step.columns)})"
+
+
+def print_plan(steps: list[Step], manifest: Manifest) -> None:
+    """The plan as a reviewer reads it: per group, per entry, the statements to run."""
+    click.echo(f"Plan for {manifest.source} (target {manifest.target}), {len(manifest.entries)} entries")
+    for group, items in _by_group(steps).items():
+        click.echo(f"\n{group}")
+        for step in items:
+            name = f" {step.constraint}" if step.constraint else ""
+            note = " (optional)" if step.optional and step.action == "skip" else ""
+            click.echo(f"  {step.action:<8} {_where(step)}{name}: {step.detail}{note}")
+            for statement in step.statements:
+                click.echo(f"           {statement};")
+            if step.matches > 1 and step.action == "convert":
+                click.echo(f"           ({step.matches} FKs match this entry: each is converted)")
+    counts = Counter(s.action for s in steps)
+    click.echo(
+        "\nSummary: "
+        f"{counts['convert']} to convert, {counts['create']} to create, "
+        f"{counts['leave']} left alone, {counts['skip']} skipped, {counts['blocked']} blocking"
+    )
+    if counts["blocked"]:
+        click.echo("The upgrade would stop before changing anything: fix the blocking entries first.")
+
+
+def print_verification(result: Verification, manifest: Manifest) -> None:
+    console = Console(highlight=False, soft_wrap=False, width=max(Console().width, 140))
+    table = Table(title=f"cascade-tool verify: {manifest.source} (target {manifest.target})")
+    for col in ("group", "table", "columns", "constraint", "expected", "actual", "validated", "status"):
+        table.add_column(col)
+    for step in result.steps:
+        if step.status in ("ok",):
+            status = "ok"
+        elif step.drift:
+            status = f"DRIFT: {step.detail}"
+        else:
+            status = f"skipped: {step.detail}"
+        validated = "" if step.validated is None else ("yes" if step.validated else "NO")
+        table.add_row(
+            step.group or "",
+            step.table,
+            ", ".join(step.columns),
+            step.constraint or "",
+            step.wanted,
+            step.actual or "",
+            validated,
+            status,
+        )
+    console.print(table)
+    for item in result.unlisted:
+        level = "DRIFT" if result.strict else "warning"
+        console.print(
+            f"{level}: {item.table}({', '.join(item.columns)}) {item.constraint} "
+            f"references {manifest.target} (ON DELETE {item.actual}) but is not in the manifest"
+        )
+    drift = len(result.drift)
+    if result.ok:
+        console.print(f"OK: {len(result.steps)} entries match the manifest, no drift.")
+    else:
+        extra = f" and {len(result.unlisted)} unlisted FK(s)" if result.strict and result.unlisted else ""
+        console.print(f"FAILED: {drift} entr{'y' if drift == 1 else 'ies'} drifted{extra}.")
