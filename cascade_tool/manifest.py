@@ -207,7 +207,9 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         raise ManifestError(f"{source}: invalid TOML: {exc}") from None
     _check_keys(doc, _TOP_KEYS, source)
 
-    target_tbl = _check_keys(doc.get("target"), _TARGET_KEYS, f"{source}: [target]")
+    if "target" not in doc:
+        raise ManifestError(f'{source}: [target] needs table = "users" (the table rows are deleted from)')
+    target_tbl = _check_keys(doc["target"], _TARGET_KEYS, f"{source}: [target]")
     if "table" not in target_tbl:
         raise ManifestError(f"{source}: [target] needs table = \"users\" (the table rows are deleted from)")
     target = parse_table_name(target_tbl["table"], f"{source}: [target]")
@@ -232,7 +234,7 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
     seen: dict[tuple[Any, ...], str] = {}
     for index, item in enumerate(tables):
         name = item.get("name") if isinstance(item, dict) else None
-        where = f"{source}: tables[{index}]" + (f" ({name})" if isinstance(name, str) else "")
+        where = f"{source}: tables[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
         _check_keys(item, _ENTRY_KEYS, where)
         if "name" not in item:
             raise ManifestError(f"{where}: missing name")

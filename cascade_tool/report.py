@@ -50,39 +50,54 @@ def print_plan(steps: list[Step], manifest: Manifest) -> None:
         click.echo("The upgrade would stop before changing anything: fix the blocking entries first.")
 
 
+def _status(step: Step) -> str:
+    if step.status == "ok":
+        return "ok"
+    return f"DRIFT: {step.detail}" if step.drift else f"skipped: {step.detail}"
+
+
 def print_verification(result: Verification, manifest: Manifest) -> None:
-    console = Console(highlight=False, soft_wrap=False, width=max(Console().width, 140))
-    table = Table(title=f"cascade-tool verify: {manifest.source} (target {manifest.target})")
-    for col in ("group", "table", "columns", "constraint", "expected", "actual", "validated", "status"):
-        table.add_column(col)
-    for step in result.steps:
-        if step.status in ("ok",):
-            status = "ok"
-        elif step.drift:
-            status = f"DRIFT: {step.detail}"
-        else:
-            status = f"skipped: {step.detail}"
-        validated = "" if step.validated is None else ("yes" if step.validated else "NO")
-        table.add_row(
+    """A table by group: a rich table on a terminal, plain aligned lines in logs and pipes."""
+    headers = ["group", "table", "columns", "constraint", "expected", "actual", "validated", "status"]
+    rows = [
+        [
             step.group or "",
             step.table,
             ", ".join(step.columns),
             step.constraint or "",
             step.wanted,
             step.actual or "",
-            validated,
-            status,
-        )
-    console.print(table)
+            "" if step.validated is None else ("yes" if step.validated else "NO"),
+            _status(step),
+        ]
+        for step in result.steps
+    ]
+    title = f"cascade-tool verify: {manifest.source} (target {manifest.target})"
+    console = Console(highlight=False)
+    if console.is_terminal:
+        table = Table(title=title)
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:
+        click.echo(title)
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1)]
+        for row in [headers, *rows]:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    lines = []
     for item in result.unlisted:
         level = "DRIFT" if result.strict else "warning"
-        console.print(
+        lines.append(
             f"{level}: {item.table}({', '.join(item.columns)}) {item.constraint} "
             f"references {manifest.target} (ON DELETE {item.actual}) but is not in the manifest"
         )
     drift = len(result.drift)
     if result.ok:
-        console.print(f"OK: {len(result.steps)} entries match the manifest, no drift.")
+        lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift.")
     else:
         extra = f" and {len(result.unlisted)} unlisted FK(s)" if result.strict and result.unlisted else ""
-        console.print(f"FAILED: {drift} entr{'y' if drift == 1 else 'ies'} drifted{extra}.")
+        lines.append(f"FAILED: {drift} entr{'y' if drift == 1 else 'ies'} drifted{extra}.")
+    for line in lines:
+        click.echo(line)

@@ -20,7 +20,7 @@ from alembic.util import CommandError
 
 from cascade_tool.errors import RevisionError
 from cascade_tool.manifest import Manifest
-from cascade_tool.render import MARKER, RevisionInfo, render_revision
+from cascade_tool.render import MARKER, RevisionInfo, pyrepr, render_revision
 
 _REV_ID = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 
@@ -100,8 +100,13 @@ def newest_generated(versions: Path) -> Generated | None:
 
 
 def _slug(message: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")
-    return slug[:40].rstrip("_") or "cascade"
+    words = re.sub(r"[^a-z0-9]+", " ", message.lower()).split()
+    slug = ""
+    for word in words:
+        if slug and len(slug) + 1 + len(word) > 40:
+            break
+        slug = f"{slug}_{word}" if slug else word[:40]
+    return slug or "cascade"
 
 
 def generate(
@@ -133,19 +138,37 @@ class CheckResult:
     diff: str
 
 
+def _manifest_part(text: str, path: Path) -> list[str]:
+    """TARGET and ENTRIES of a revision file, one literal per line (what the manifest decides)."""
+    values: dict[str, object] = {}
+    for node in ast.parse(text).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id in ("TARGET", "ENTRIES") and value is not None:
+            values[target.id] = ast.literal_eval(value)
+    if set(values) != {"TARGET", "ENTRIES"}:
+        raise RevisionError(f"{path}: no TARGET/ENTRIES: not a revision cascade-tool can check")
+    entries = values["ENTRIES"]
+    assert isinstance(entries, list)
+    return [f"TARGET = {pyrepr(values['TARGET'])}\n"] + [pyrepr(e) + "\n" for e in entries]
+
+
 def check(manifest: Manifest, versions: Path) -> CheckResult:
-    """Does the newest generated revision still match the manifest (rendered the same way)?"""
+    """Does the newest generated revision still convert what the manifest lists?
+
+    Compares the manifest-derived part of the file (TARGET and ENTRIES), so a newer cascade-tool
+    rendering its SQL differently does not make an existing revision out of date.
+    """
     found = newest_generated(versions)
     if found is None:
         return CheckResult(False, None, "no generated revision in " + str(versions))
-    expected = render_revision(manifest, found.info)
-    actual = found.path.read_text("utf-8")
+    expected = _manifest_part(render_revision(manifest, found.info), found.path)
+    actual = _manifest_part(found.path.read_text("utf-8"), found.path)
     if expected == actual:
         return CheckResult(True, found.path, "")
     diff = "".join(
         difflib.unified_diff(
-            actual.splitlines(True), expected.splitlines(True),
-            str(found.path), "rendered from " + manifest.source, n=1,
+            actual, expected, str(found.path), "rendered from " + manifest.source, n=1
         )
     )
     return CheckResult(False, found.path, diff)

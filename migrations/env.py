@@ -12,6 +12,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import Connection
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -42,13 +43,14 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    # A caller (tests, pytest-alembic) may hand over a Connection or an Engine.
     connectable = config.attributes.get("connection")
-    if connectable is None:
-        engine = create_engine(database_url(), poolclass=pool.NullPool)
-        with engine.connect() as connection:
-            _run(connection)
-    else:
+    if isinstance(connectable, Connection):
         _run(connectable)
+        return
+    engine = connectable or create_engine(database_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        _run(connection)
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]

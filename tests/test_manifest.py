@@ -1,0 +1,99 @@
+"""Manifest parsing: SQL name rules, defaults, and one clear error per kind of mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from cascade_tool.errors import ManifestError
+from cascade_tool.manifest import TableName, load_manifest, parse_manifest, parse_table_name
+from tests.conftest import DATA, REPO
+
+HEAD = '[target]\ntable = "users"\n[defaults]\ncolumns = ["user_id"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("users", TableName(None, "users")),
+        ("Users", TableName(None, "users")),
+        ("public.users", TableName("public", "users")),
+        ('public."User"', TableName("public", "User")),
+        ('"My Schema"."Odd.Name"', TableName("My Schema", "Odd.Name")),
+        ('"x""; DROP TABLE users; --"', TableName(None, 'x"; DROP TABLE users; --')),
+        ('"order"', TableName(None, "order")),
+        ("Audit.Login_Events", TableName("audit", "login_events")),
+    ],
+)
+def test_table_names_follow_sql_rules(text: str, expected: TableName) -> None:
+    """Unquoted parts fold to lower case; quoted parts are kept as written."""
+    assert parse_table_name(text, "t") == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "  ", "a.b.c", 'x"; DROP TABLE users; --', '"unterminated', "a..b", '""', "a b"]
+)
+def test_bad_table_names_are_rejected(text: str) -> None:
+    with pytest.raises(ManifestError):
+        parse_table_name(text, "t")
+
+
+def test_the_shipped_example_manifest_parses() -> None:
+    manifest = load_manifest(REPO / "manifest.toml")
+    assert len(manifest.entries) == 70
+    assert sum(e.optional for e in manifest.entries) == 9
+    groups = [g for g, _ in manifest.groups()]
+    assert groups[0] == "Raw Data Tables" and groups[-1] == "Legacy Tables"
+    chain = [e for e in manifest.entries if e.chain]
+    assert [(str(e.table), str(e.target)) for e in chain] == [("chat_messages", "chat_sessions")]
+    assert chain[0].references is None  # a chain link defaults to that table's primary key
+
+
+def test_defaults_and_overrides() -> None:
+    m = parse_manifest(
+        HEAD
+        + '[[tables]]\nname = "a"\n'
+        + '[[tables]]\nname = "a"\ncolumns = ["doctor_id"]\non_delete = "set null"\n'
+        + '[[tables]]\nname = "c"\ncolumns = ["u", "t"]\nreferences = ["id", "tenant_id"]\n'
+    )
+    a, a2, c = m.entries
+    assert a.columns == ("user_id",) and a.on_delete == "CASCADE" and a.references is None
+    assert a2.on_delete == "SET NULL"
+    assert c.references == ("id", "tenant_id")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[target\n", "invalid TOML"),
+        (HEAD + '[[tables]]\nname = "a"\n[[tables]]\nname = "b"\ncolums = ["x"]\n',
+         "tables[1] (b): unknown key 'colums'"),
+        (HEAD + '[[tables]]\nname = "a"\non_delete = "DELETE"\n', "on_delete = 'DELETE' is not one of"),
+        (HEAD + '[[tables]]\nname = ""\n', "tables[0]: table name is empty"),
+        (HEAD + '[[tables]]\nname = "a"\n[[tables]]\nname = "A"\n', "tables[1] (A): duplicate of tables[0]"),
+        (HEAD + '[[tables]]\ngroup = "x"\n', "tables[0]: missing name"),
+        ('[defaults]\ncolumns = ["u"]\n[[tables]]\nname = "a"\n', "[target] needs table"),
+        (HEAD, "no [[tables]] entries"),
+        (HEAD + '[[tables]]\nname = "a"\ncolumns = ["a", "b"]\nreferences = ["id"]\n',
+         "2 column(s) but 1 referenced column(s)"),
+        ('[target]\ntable = "users"\n[[tables]]\nname = "a"\n', "no columns, and [defaults] has no columns"),
+        (HEAD + '[options]\nx = 1\n[[tables]]\nname = "a"\n', "unknown key 'options'"),
+        (HEAD + '[[tables]]\nname = "a"\noptional = "yes"\n', "optional must be true or false"),
+    ],
+)
+def test_malformed_manifests_name_the_culprit(text: str, message: str) -> None:
+    with pytest.raises(ManifestError) as exc:
+        parse_manifest(text, "m.toml")
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_payload_is_what_the_catalog_query_reads() -> None:
+    m = load_manifest(DATA / "quirks_manifest.toml")
+    payload = m.payload()
+    assert payload[0] == {
+        "i": 0, "schema": None, "table": "posts", "columns": ["user_id"],
+        "target_schema": None, "target_table": "users", "references": ["id"],
+        "on_delete": "CASCADE", "optional": False,
+    }
+    hostile = next(p for p in payload if p["table"].startswith("x"))
+    assert hostile["table"] == 'x"; DROP TABLE users; --'
