@@ -100,7 +100,7 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
     sql = RESOLVE_SQL.replace(ENTRIES_SLOT, "%(entries)s::jsonb")
     try:
         with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql.encode(), {"entries": Jsonb(manifest.payload())})  # type: ignore[call-overload]
+            cur.execute(sql.encode(), {"entries": Jsonb(manifest.payload())})
             return [Row(dict(r)) for r in cur.fetchall()]
     except psycopg.Error as exc:
         raise DatabaseError(f"catalog lookup failed: {str(exc).strip().splitlines()[0]}") from None
@@ -109,7 +109,7 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
 def count(conn: psycopg.Connection[Any], query: str) -> int:
     """Run one of the lookup's generated count queries (orphan checks)."""
     with conn.cursor() as cur:
-        cur.execute(query.replace("%", "%%").encode())  # type: ignore[call-overload]
+        cur.execute(query.replace("%", "%%").encode())
         row = cur.fetchone()
         return int(row[0]) if row else 0
 

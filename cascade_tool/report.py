@@ -85,7 +85,7 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
         click.echo(title)
         widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1)]
         for row in [headers, *rows]:
-            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     lines = []
     for item in result.unlisted:
         level = "DRIFT" if result.strict else "warning"

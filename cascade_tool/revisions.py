@@ -123,7 +123,7 @@ def generate(
     head = current_head(versions)
     if head == rev or (versions / f"{rev}_{_slug(message)}.py").exists():
         raise RevisionError(f"revision {rev} already exists in {versions}")
-    when = (create_date or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M:%S%z")
+    when = (create_date or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S%z")
     info = RevisionInfo(rev, head, when, message)
     text = render_revision(manifest, info)
     path = versions / f"{rev}_{_slug(message)}.py"

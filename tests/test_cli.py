@@ -118,7 +118,10 @@ def test_plan_lists_statements_and_changes_nothing(quirks_db: str, run_cli: Any)
     )
     assert "leave    public.tokens(user_id) tokens_user_id_fkey: already ON DELETE CASCADE" in result.out
     assert "skip     legacy_table(user_id): table does not exist (optional)" in result.out
-    assert "ALTER TABLE public.devices ADD FOREIGN KEY (user_id) REFERENCES public.users (id) ON DELETE CASCADE;" in result.out
+    assert (
+        "ALTER TABLE public.devices ADD FOREIGN KEY (user_id) REFERENCES public.users (id) ON DELETE CASCADE;"
+        in result.out
+    )
     assert "(2 FKs match this entry: each is converted)" in result.out
     assert "Summary: 16 to convert, 1 to create, 1 left alone, 2 skipped, 0 blocking" in result.out
     assert fk_state(quirks_db) == before
