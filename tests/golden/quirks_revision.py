@@ -531,6 +531,9 @@ ORDER BY f.i, f.conname
             ON CONFLICT DO NOTHING;
             v_created := v_created + 1;
             RAISE NOTICE 'created %.% (ON DELETE %)', v->>'table_display', v_name, v->>'wanted_action';
+        ELSE
+            RAISE EXCEPTION 'cascade-tool: unexpected state % for %: %',
+                v->>'status', v->>'table_display', v->>'detail';
         END CASE;
     END LOOP;
     RAISE NOTICE 'cascade-tool revision %: % converted, % created, % unchanged, % skipped',
