@@ -15,6 +15,7 @@ from typing import Any
 import alembic.config
 import pytest
 import sqlalchemy as sa
+from pytest_alembic import create_alembic_fixture
 from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this module
     test_single_head_revision,
     test_up_down_consistency,
@@ -24,9 +25,9 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
 from tests.conftest import REPO, Server, dump_schema, fk_state
 
 
-@pytest.fixture
-def alembic_config() -> alembic.config.Config:
-    return alembic.config.Config(str(REPO / "alembic.ini"))
+# The runner the built-in tests use, on this repository's alembic.ini (see pyproject.toml for
+# why the plugin's own collection is switched off).
+alembic_runner = create_alembic_fixture(alembic.config.Config(str(REPO / "alembic.ini")))
 
 
 @pytest.fixture
