@@ -100,6 +100,8 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
     sql = RESOLVE_SQL.replace(ENTRIES_SLOT, "%(entries)s::jsonb")
     try:
         with conn.cursor(row_factory=dict_row) as cur:
+            # The planner over-estimates this query: JIT would spend seconds compiling it.
+            cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
             cur.execute(sql.encode(), {"entries": Jsonb(manifest.payload())})
             return [Row(dict(r)) for r in cur.fetchall()]
     except psycopg.Error as exc:
@@ -143,6 +145,7 @@ def print_sql(manifest: Manifest) -> str:
     query = RESOLVE_SQL.replace(ENTRIES_SLOT, literal).rstrip().rstrip(";")
     return (
         "-- cascade-tool verify: one row per manifest entry (and per matching FK).\n"
+        "SET jit = off;  -- the planner over-estimates this catalog query\n"
         "-- status: ok | convert (wrong ON DELETE) | create (no FK) | not_valid | not_enforced |\n"
         "--         missing_table | missing_columns | missing_target | ...\n"
         "SELECT q.table_display AS \"table\", array_to_string(q.columns, ', ') AS columns,\n"

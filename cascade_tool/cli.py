@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from cascade_tool import __version__, catalog, revisions
+from cascade_tool import __version__, catalog
 from cascade_tool import plan as planning
 from cascade_tool.errors import CascadeToolError
 from cascade_tool.manifest import Manifest, load_manifest
@@ -104,6 +104,8 @@ def generate(
     Prints the path of the new file. With --check: exit 0 when the newest generated revision
     is what the manifest renders to, 1 when it is not (the diff is printed), 2 on errors.
     """
+    from cascade_tool import revisions  # imports alembic: only this command needs it
+
     manifest = _manifest(manifest_path)
     versions = revisions.versions_dir_from(versions_dir, alembic_ini)
     if check:

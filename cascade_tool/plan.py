@@ -40,6 +40,8 @@ class Step:
     action: str  # convert | create | leave | skip | blocked
     statements: list[str] = field(default_factory=list)
     orphans: int | None = None
+    partitions: int = 0  # per-partition copies re-created with the FK (names kept)
+    advice: str | None = None  # what a person should do that the upgrade will not
 
     @property
     def drift(self) -> bool:
@@ -119,6 +121,13 @@ def _steps(
                 action=_action(row.status, orphans),
                 statements=[row.ddl] if row.ddl and row.status in ("convert", "create") else [],
                 orphans=orphans,
+                partitions=len(row.clones or []),
+                advice=(
+                    f"NOT VALID: the upgrade keeps it so and verify reports it as drift; "
+                    f"validate it when ready: {row.validate_ddl};"
+                    if row.validate_ddl
+                    else None
+                ),
             )
         )
     return steps

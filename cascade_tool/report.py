@@ -40,6 +40,13 @@ def print_plan(steps: list[Step], manifest: Manifest) -> None:
                 click.echo(f"           {statement};")
             if step.matches > 1 and step.action == "convert":
                 click.echo(f"           ({step.matches} FKs match this entry: each is converted)")
+            if step.partitions and step.action == "convert":
+                click.echo(
+                    f"           (partitioned: its {step.partitions} per-partition copies are "
+                    "re-created and keep their names)"
+                )
+            if step.advice:
+                click.echo(f"           {step.advice}")
     counts = Counter(s.action for s in steps)
     click.echo(
         "\nSummary: "

@@ -84,6 +84,12 @@ def test_verify_flags_not_valid(quirks_db: str, alembic_project: Path, run_cli: 
     assert [(e["table"], e["status"], e["validated"]) for e in bad] == [
         ("public.posts", "not_valid", False)
     ]
+    plan = run_cli("plan", "--manifest", MANIFEST, "--database-url", quirks_db)
+    assert plan.code == 0
+    assert (
+        "NOT VALID: the upgrade keeps it so and verify reports it as drift; validate it when ready: "
+        "ALTER TABLE public.posts VALIDATE CONSTRAINT posts_user_id_fkey;" in plan.out
+    )
 
 
 def test_print_sql_runs_in_psql(server: Server, quirks_db: str, run_cli: Any) -> None:
@@ -91,7 +97,7 @@ def test_print_sql_runs_in_psql(server: Server, quirks_db: str, run_cli: Any) ->
     result = run_cli("verify", "--manifest", MANIFEST, "--print-sql")
     assert result.code == 0
     out = subprocess.run(
-        [server.tool("psql"), "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", quirks_db],
+        [server.tool("psql"), "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-d", quirks_db],
         input=result.out, capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stderr

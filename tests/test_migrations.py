@@ -24,7 +24,6 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
 
 from tests.conftest import REPO, Server, dump_schema, fk_state
 
-
 # The runner the built-in tests use, on this repository's alembic.ini (see pyproject.toml for
 # why the plugin's own collection is switched off).
 alembic_runner = create_alembic_fixture(alembic.config.Config(str(REPO / "alembic.ini")))

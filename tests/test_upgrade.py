@@ -256,3 +256,16 @@ def test_unique_key_missing_blocks_creation(
     assert up.returncode != 0
     assert "referenced columns (email) of users have no unique constraint" in up.stderr
     assert fk_state(quirks_db) == before
+
+
+def test_notices_reach_the_output_with_psycopg2_too(quirks_db: str, alembic_project: Path) -> None:
+    """Projects on psycopg2: SQLAlchemy clears conn.notices after each statement; we still print."""
+    generate(alembic_project)
+    url = quirks_db.replace("postgresql://", "postgresql+psycopg2://")
+    up = alembic(alembic_project, url, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert "skipping legacy_table (table does not exist)" in up.stdout
+    assert "cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped" in up.stdout
+    down = alembic(alembic_project, url, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert "16 restored, 1 dropped" in down.stdout

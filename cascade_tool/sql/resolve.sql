@@ -263,6 +263,10 @@ SELECT
                                         FROM unnest(f.columns, f.refs) WITH ORDINALITY AS u(a, b, o) ORDER BY o), ' AND ')
              || ')'
     END AS orphan_sql,
+    CASE
+        WHEN f.fk_oid IS NOT NULL AND NOT f.convalidated
+        THEN 'ALTER TABLE ' || f.q_table || ' VALIDATE CONSTRAINT ' || quote_ident(f.conname)
+    END AS validate_ddl,
     COALESCE(f.clones, '[]'::jsonb) AS clones
 FROM final f
 ORDER BY f.i, f.conname

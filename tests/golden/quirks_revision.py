@@ -122,14 +122,28 @@ def _run(program: str) -> None:
             op.execute(statement)
         finally:
             dbapi.remove_notice_handler(handler)
-    elif hasattr(dbapi, "notices"):  # psycopg2
-        saved, dbapi.notices = dbapi.notices, []
+    elif hasattr(dbapi, "notices"):  # psycopg2: it calls .append() on a non-list object
+
+        class Sink:
+            """Prints each notice as it arrives; looks empty to SQLAlchemy, which clears lists."""
+
+            def append(self, line: str) -> None:
+                severity, _, message = line.strip().partition(":  ")
+                show(severity, message)
+
+            def __len__(self) -> int:
+                return 0
+
+            def __iter__(self) -> Any:
+                return iter(())
+
+            def __setitem__(self, key: Any, value: Any) -> None:
+                pass
+
+        saved, dbapi.notices = dbapi.notices, Sink()
         try:
             op.execute(statement)
         finally:
-            for line in dbapi.notices:
-                severity, _, message = line.strip().partition(":  ")
-                show(severity, message)
             dbapi.notices = saved
     else:
         op.execute(statement)
@@ -155,6 +169,8 @@ DECLARE
     v_unchanged integer := 0;
     v_skipped integer := 0;
 BEGIN
+    -- The planner over-estimates this catalog query; JIT compiling it costs seconds (GitLab: 2.5 s).
+    PERFORM pg_catalog.set_config('jit', 'off', true);
     -- Where each manifest entry stands in this database (the same query `cascade-tool plan`
     -- and `cascade-tool verify` run).
     SELECT COALESCE(jsonb_agg(to_jsonb(q)), '[]'::jsonb) INTO v_rows FROM (
@@ -423,6 +439,10 @@ SELECT
                                         FROM unnest(f.columns, f.refs) WITH ORDINALITY AS u(a, b, o) ORDER BY o), ' AND ')
              || ')'
     END AS orphan_sql,
+    CASE
+        WHEN f.fk_oid IS NOT NULL AND NOT f.convalidated
+        THEN 'ALTER TABLE ' || f.q_table || ' VALIDATE CONSTRAINT ' || quote_ident(f.conname)
+    END AS validate_ddl,
     COALESCE(f.clones, '[]'::jsonb) AS clones
 FROM final f
 ORDER BY f.i, f.conname
