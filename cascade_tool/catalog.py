@@ -111,7 +111,7 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
 def count(conn: psycopg.Connection[Any], query: str) -> int:
     """Run one of the lookup's generated count queries (orphan checks)."""
     with conn.cursor() as cur:
-        cur.execute(query.replace("%", "%%").encode())
+        cur.execute(query.encode())  # no parameters: psycopg sends the text as is
         row = cur.fetchone()
         return int(row[0]) if row else 0
 

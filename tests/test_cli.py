@@ -279,3 +279,17 @@ def test_console_script_is_installed() -> None:
 def test_data_files(tmp_path: Path) -> None:
     assert (REPO / "manifest.toml").resolve() == (REPO / "cascade_tool/data/example_manifest.toml").resolve()
     assert (DATA / "quirks_schema.sql").exists()
+
+
+def test_plan_counts_orphans_in_tables_with_odd_names(empty_db: str, run_cli: Any, tmp_path: Path) -> None:
+    """Orphan counts run the database-built query as is (a % in a name is not a placeholder)."""
+    execute_sql(
+        empty_db,
+        'CREATE TABLE users (id int PRIMARY KEY); INSERT INTO users VALUES (1);'
+        'CREATE TABLE "50% off" ("user:id" int); INSERT INTO "50% off" VALUES (1), (2), (3), (NULL);',
+    )
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[target]\ntable = "users"\n[[tables]]\nname = \'"50% off"\'\ncolumns = ["user:id"]\n')
+    result = run_cli("plan", "--manifest", str(manifest), "--database-url", empty_db)
+    assert result.code == 1
+    assert 'blocked  public.50% off(user:id): 2 row(s) reference no row of public.users' in result.out
