@@ -43,22 +43,21 @@ def corpus_loader(server: Server, name: str, filename: str) -> Any:
     return load
 
 
+def corpus_db(server: Server, name: str, filename: str) -> Iterator[str]:
+    """A fresh copy of a corpus schema, cloned from a per-server template."""
+    db = server.create_database(server.template(name, corpus_loader(server, name, filename)))
+    yield server.url(db)
+    server.drop_database(db)
+
+
 @pytest.fixture
 def danbooru(server: Server) -> Iterator[str]:
-    name = server.create_database(
-        server.template("danbooru", corpus_loader(server, "danbooru", "structure.sql"))
-    )
-    yield server.url(name)
-    server.drop_database(name)
+    yield from corpus_db(server, "danbooru", "structure.sql")
 
 
 @pytest.fixture
 def gitlab(server: Server) -> Iterator[str]:
-    name = server.create_database(
-        server.template("gitlab", corpus_loader(server, "gitlab", "structure.sql"))
-    )
-    yield server.url(name)
-    server.drop_database(name)
+    yield from corpus_db(server, "gitlab", "structure.sql")
 
 
 def user_fks(url: str) -> dict[tuple[str, str], tuple[str, bool, bool]]:
