@@ -208,6 +208,22 @@ def demo(pg_bindir: Path | None, user_id: int) -> None:
         raise SystemExit(EXIT_FOUND)
 
 
+# Commands from cascade_tool/commands/, one module per area (one line each, keep sorted).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"cascade_tool.commands.{name}")
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2 (a traceback with --debug)."""
     args = sys.argv[1:] if argv is None else argv
