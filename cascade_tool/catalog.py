@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cascade_tool.errors import DatabaseError
-from cascade_tool.manifest import Manifest
+from cascade_tool.manifest import Manifest, TableName
 
 ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 RESOLVE_SQL = resources.files("cascade_tool").joinpath("sql/resolve.sql").read_text("utf-8")
@@ -43,6 +43,50 @@ SELECT n.nspname AS table_schema, r.relname AS table_name, c.conname,
    AND NOT (c.oid = ANY (%(matched)s::oid[]))
  ORDER BY n.nspname, r.relname, c.conname
 """
+
+
+# A table as PostgreSQL resolves the name (first match on search_path when unqualified),
+# with its primary key columns.
+LOCATE_SQL = """
+SELECT n.nspname AS schema, c.relname AS name,
+       ARRAY(SELECT a.attname::text
+               FROM pg_catalog.pg_constraint p, unnest(p.conkey) WITH ORDINALITY AS k(num, ord),
+                    pg_catalog.pg_attribute a
+              WHERE p.conrelid = c.oid AND p.contype = 'p' AND a.attrelid = c.oid AND a.attnum = k.num
+              ORDER BY k.ord) AS primary_key
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nsp, ord) ON s.nsp = n.nspname
+ WHERE c.relname = %(table)s::text AND c.relkind IN ('r', 'p')
+   AND (n.nspname = %(schema)s::text OR (%(schema)s::text IS NULL AND s.ord IS NOT NULL))
+ ORDER BY s.ord LIMIT 1
+"""
+EDGES_SQL = resources.files("cascade_tool").joinpath("sql/edges.sql").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A declared foreign key, seen as an edge parent -> child of the deletion graph."""
+
+    fk_oid: int
+    conname: str
+    child_schema: str
+    child_table: str
+    parent_schema: str
+    parent_table: str
+    columns: list[str]
+    references_columns: list[str]
+    on_delete: str
+    nulls_not_null_column: bool
+    validated: bool
+
+    @property
+    def child(self) -> tuple[str, str]:
+        return (self.child_schema, self.child_table)
+
+    @property
+    def parent(self) -> tuple[str, str]:
+        return (self.parent_schema, self.parent_table)
 
 
 @dataclass(frozen=True)
@@ -129,6 +173,24 @@ def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[Row])
             },
         )
         return [Row(dict(r)) for r in cur.fetchall()]
+
+
+def locate(conn: psycopg.Connection[Any], name: TableName) -> tuple[str, str, list[str]]:
+    """(schema, table, primary key columns) of a table; a DatabaseError naming it if absent."""
+    with conn.cursor() as cur:
+        cur.execute(LOCATE_SQL, {"table": name.name, "schema": name.schema})
+        row = cur.fetchone()
+    if row is None:
+        raise DatabaseError(f"table {name} does not exist (or is not on the search_path)")
+    return str(row[0]), str(row[1]), list(row[2])
+
+
+def edges(conn: psycopg.Connection[Any]) -> list[Edge]:
+    """Every declared FK of the database (partition clones excluded), in one query."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
+        cur.execute(EDGES_SQL.encode())
+        return [Edge(**r) for r in cur.fetchall()]
 
 
 def server_version(conn: psycopg.Connection[Any]) -> int:

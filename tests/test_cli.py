@@ -263,7 +263,7 @@ def test_generate_without_a_project_is_a_usage_error(tmp_path: Path, run_cli: An
     assert bad_rev.code == 2 and "revision id" in bad_rev.err
 
 
-@pytest.mark.parametrize("command", ["generate", "plan", "verify", "demo"])
+@pytest.mark.parametrize("command", ["generate", "plan", "verify", "demo", "impact", "smoke-test"])
 def test_every_command_documents_its_exit_codes(command: str, run_cli: Any) -> None:
     result = run_cli(command, "--help")
     assert result.code == 0
