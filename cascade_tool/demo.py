@@ -40,7 +40,7 @@ def linked_counts(
     """Rows in each present manifest table that point at the user (directly or via a chain)."""
     out: list[tuple[str, int]] = []
     for row in catalog.resolve(conn, manifest):
-        entry = manifest.entries[row.i]
+        entry = manifest.active[row.i]
         if row.table_schema is None or entry.chain or row.status.startswith("missing"):
             continue
         cond = sql.SQL(" AND ").join(

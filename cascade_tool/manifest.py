@@ -23,7 +23,7 @@ ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 _TOP_KEYS = {"target", "defaults", "tables"}
 _TARGET_KEYS = {"table", "columns"}
 _DEFAULT_KEYS = {"on_delete", "columns"}
-_ENTRY_KEYS = {"name", "group", "columns", "references", "on_delete", "target", "optional"}
+_ENTRY_KEYS = {"name", "group", "columns", "references", "on_delete", "target", "optional", "stale"}
 _UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
 
 
@@ -51,6 +51,7 @@ class Entry:
     optional: bool
     group: str | None
     chain: bool  # target is not the manifest's main target
+    stale: bool = False  # its FK disappeared (discover --merge): kept for review, never applied
 
     @property
     def label(self) -> str:
@@ -73,9 +74,21 @@ class Manifest:
     source: str  # the file it came from, for messages and the revision header
     sha256: str
 
+    @property
+    def active(self) -> tuple[Entry, ...]:
+        """The entries generate, plan and verify act on: all but the stale ones.
+
+        The lookup numbers its rows by position in this tuple (`i`).
+        """
+        return tuple(e for e in self.entries if not e.stale)
+
+    @property
+    def stale(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.stale)
+
     def payload(self) -> list[dict[str, Any]]:
-        """The entries as the catalog query reads them (see cascade_tool/sql/resolve.sql)."""
-        return [entry_payload(e) for e in self.entries]
+        """The active entries as the catalog query reads them (see cascade_tool/sql/resolve.sql)."""
+        return [entry_payload(e, i) for i, e in enumerate(self.active)]
 
     def payload_json(self) -> str:
         return json.dumps(self.payload(), ensure_ascii=True)
@@ -83,14 +96,14 @@ class Manifest:
     def groups(self) -> list[tuple[str | None, list[Entry]]]:
         """Entries grouped by label, groups in order of first appearance."""
         out: dict[str | None, list[Entry]] = {}
-        for entry in self.entries:
+        for entry in self.active:
             out.setdefault(entry.group, []).append(entry)
         return list(out.items())
 
 
-def entry_payload(entry: Entry) -> dict[str, Any]:
+def entry_payload(entry: Entry, position: int) -> dict[str, Any]:
     return {
-        "i": entry.index,
+        "i": position,
         "schema": entry.table.schema,
         "table": entry.table.name,
         "columns": list(entry.columns),
@@ -258,6 +271,9 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         optional = item.get("optional", False)
         if not isinstance(optional, bool):
             raise ManifestError(f"{where}: optional must be true or false")
+        stale = item.get("stale", False)
+        if not isinstance(stale, bool):
+            raise ManifestError(f"{where}: stale must be true or false")
         group = item.get("group")
         if group is not None and (not isinstance(group, str) or not group.strip()):
             raise ManifestError(f"{where}: group must be a non-empty string")
@@ -267,7 +283,7 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
             raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
         seen[key] = f"tables[{index}]"
         entries.append(
-            Entry(index, table, columns, entry_target, references, action, optional, group, chain)
+            Entry(index, table, columns, entry_target, references, action, optional, group, chain, stale)
         )
     return Manifest(
         target=target,

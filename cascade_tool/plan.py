@@ -93,7 +93,7 @@ def _steps(
 ) -> list[Step]:
     steps: list[Step] = []
     for row in rows:
-        entry = manifest.entries[row.i]
+        entry = manifest.active[row.i]
         orphans = None
         if row.status == "create" and count_orphans and row.orphan_sql:
             orphans = catalog.count(conn, row.orphan_sql)
@@ -105,7 +105,7 @@ def _steps(
             )
         steps.append(
             Step(
-                entry=row.i,
+                entry=entry.index,
                 group=entry.group,
                 table=row.table_display,
                 columns=list(row.columns or entry.columns),
@@ -128,6 +128,16 @@ def _steps(
                     if row.validate_ddl
                     else None
                 ),
+            )
+        )
+    for entry in manifest.stale:
+        steps.append(
+            Step(
+                entry=entry.index, group=entry.group, table=str(entry.table),
+                columns=list(entry.columns), target=str(entry.target), constraint=None,
+                status="stale", detail="marked stale (its FK is gone): review and remove the entry",
+                wanted=entry.on_delete, actual=None, validated=None, optional=entry.optional,
+                matches=0, action="skip",
             )
         )
     return steps

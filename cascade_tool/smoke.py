@@ -206,9 +206,10 @@ def run(conn: psycopg.Connection[Any], manifest: Manifest, *, timeout_ms: int = 
 
             inserted: dict[int, dict[str, Any]] = {}  # entry index -> inserted row
             parents: dict[tuple[str | None, str], dict[str, Any]] = {}
-            order = sorted(manifest.entries, key=lambda e: e.chain)
-            for entry in order:
-                row = present.get(entry.index)
+            # `present` and `inserted` are keyed by position in manifest.active (the lookup's i)
+            order = sorted(enumerate(manifest.active), key=lambda pe: pe[1].chain)
+            for pos, entry in order:
+                row = present.get(pos)
                 label = _label(entry, row)
                 if row is None:
                     checks.append(_check(entry, label, "skipped", "table or column absent"))
@@ -232,9 +233,9 @@ def run(conn: psycopg.Connection[Any], manifest: Manifest, *, timeout_ms: int = 
                 try:
                     others = _other_fk_values(cur, edges, row.table_schema, row.table_name,
                                               set(entry.columns), (schema, table, user_key))
-                    inserted[entry.index] = _insert(cur, row.table_schema, row.table_name, fixed, others)
-                    parents.setdefault((row.table_schema, row.table_name), inserted[entry.index])
-                    parents.setdefault((entry.table.schema, entry.table.name), inserted[entry.index])
+                    inserted[pos] = _insert(cur, row.table_schema, row.table_name, fixed, others)
+                    parents.setdefault((row.table_schema, row.table_name), inserted[pos])
+                    parents.setdefault((entry.table.schema, entry.table.name), inserted[pos])
                     cur.execute("RELEASE SAVEPOINT cascade_tool_row")
                 except (psycopg.Error, SmokeError) as exc:
                     cur.execute("ROLLBACK TO SAVEPOINT cascade_tool_row")
@@ -255,11 +256,10 @@ def run(conn: psycopg.Connection[Any], manifest: Manifest, *, timeout_ms: int = 
                 delete_error = _first(exc)
                 cur.execute("ROLLBACK TO SAVEPOINT cascade_tool_delete")
 
-            for entry in manifest.entries:
-                if entry.index not in inserted:
+            for pos, entry in enumerate(manifest.active):
+                if pos not in inserted:
                     continue
-                checks.append(_verify_row(cur, entry, present[entry.index], inserted[entry.index],
-                                          delete_error is None))
+                checks.append(_verify_row(cur, entry, present[pos], inserted[pos], delete_error is None))
     except psycopg.Error as exc:
         raise SmokeError(f"smoke test stopped: {_first(exc)} (everything rolled back)") from None
     finally:

@@ -293,3 +293,16 @@ def test_plan_counts_orphans_in_tables_with_odd_names(empty_db: str, run_cli: An
     result = run_cli("plan", "--manifest", str(manifest), "--database-url", empty_db)
     assert result.code == 1
     assert 'blocked  public.50% off(user:id): 2 row(s) reference no row of public.users' in result.out
+
+
+def test_stale_entries_are_skipped_by_plan_and_verify(quirks_db: str, run_cli: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(
+        '[target]\ntable = "users"\n[defaults]\ncolumns = ["user_id"]\n'
+        '[[tables]]\nname = "tokens"\n[[tables]]\nname = "gone"\nstale = true\n'
+    )
+    plan = run_cli("plan", "--manifest", str(manifest), "--database-url", quirks_db)
+    assert plan.code == 0
+    assert "skip     gone(user_id): marked stale (its FK is gone): review and remove the entry" in plan.out
+    verify = run_cli("verify", "--manifest", str(manifest), "--database-url", quirks_db)
+    assert verify.code == 0, verify.out

@@ -97,3 +97,16 @@ def test_payload_is_what_the_catalog_query_reads() -> None:
     }
     hostile = next(p for p in payload if p["table"].startswith("x"))
     assert hostile["table"] == 'x"; DROP TABLE users; --'
+
+
+def test_stale_entries_are_kept_but_never_applied() -> None:
+    """discover --merge marks entries whose FK disappeared; generate/plan/verify skip them."""
+    m = parse_manifest(
+        HEAD + '[[tables]]\nname = "a"\nstale = true\n[[tables]]\nname = "b"\n'
+        + '[[tables]]\nname = "c"\nstale = false\n'
+    )
+    assert [str(e.table) for e in m.stale] == ["a"]
+    assert [(p["i"], p["table"]) for p in m.payload()] == [(0, "b"), (1, "c")]
+    assert [e.index for e in m.active] == [1, 2]
+    with pytest.raises(ManifestError, match="stale must be true or false"):
+        parse_manifest(HEAD + '[[tables]]\nname = "a"\nstale = "yes"\n')
