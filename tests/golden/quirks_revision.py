@@ -265,14 +265,20 @@ fk AS (
     WHERE con.contype = 'f' AND con.conparentid = 0
       AND con.conrelid IN (SELECT relid FROM located WHERE relid IS NOT NULL)
 ),
+inherited AS MATERIALIZED (
+    -- pg_constraint has no index on conparentid: read the (few) clone rows once.
+    SELECT c.oid, c.conparentid, c.conrelid, c.confrelid, c.conname
+      FROM pg_catalog.pg_constraint c
+     WHERE c.contype = 'f' AND c.conparentid <> 0
+),
 clone (root, oid, conrelid, confrelid, conname) AS (
     -- Per-partition copies of an FK declared on a partitioned table (and of FKs that reference
     -- a partitioned table). PostgreSQL re-creates them with the parent; we restore their names.
     SELECT f.oid, c.oid, c.conrelid, c.confrelid, c.conname
-      FROM fk f JOIN pg_catalog.pg_constraint c ON c.conparentid = f.oid
+      FROM fk f JOIN inherited c ON c.conparentid = f.oid
     UNION ALL
     SELECT cl.root, c.oid, c.conrelid, c.confrelid, c.conname
-      FROM clone cl JOIN pg_catalog.pg_constraint c ON c.conparentid = cl.oid
+      FROM clone cl JOIN inherited c ON c.conparentid = cl.oid
 ),
 clones AS (
     SELECT cl.root,
@@ -309,8 +315,9 @@ named AS (
            CASE WHEN t.relid IS NULL THEN NULL
                 WHEN pg_catalog.pg_table_is_visible(t.trelid) THEN quote_ident(tr.relname)
                 ELSE quote_ident(tn.nspname) || '.' || quote_ident(tr.relname) END AS printed_target,
-           (SELECT count(*) FROM matched m WHERE m.i = t.i) AS matches
+           COALESCE(mc.matches, 0) AS matches
       FROM targeted t
+      LEFT JOIN (SELECT i, count(*) AS matches FROM matched GROUP BY i) AS mc ON mc.i = t.i
       LEFT JOIN pg_catalog.pg_class r ON r.oid = t.relid
       LEFT JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
       LEFT JOIN pg_catalog.pg_class tr ON tr.oid = t.trelid
