@@ -209,7 +209,10 @@ def demo(pg_bindir: Path | None, user_id: int) -> None:
 
 
 # Commands from cascade_tool/commands/, one module per area (one line each, keep sorted).
-COMMAND_MODULES: tuple[str, ...] = ("impact",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "impact",
+    "models",
+)
 
 
 def _register_commands() -> None:
