@@ -1,4 +1,4 @@
-"""The project's own checks: ruff and mypy over the package (CLI included), tests and env.py."""
+"""The project's own checks: ruff and mypy over the package (CLI included), benchmarks, tests and env.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 def test_ruff_is_clean() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "cascade_tool", "tests", "migrations"],
+        [sys.executable, "-m", "ruff", "check", "cascade_tool", "tests", "migrations", "benchmarks"],
         cwd=REPO, capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr

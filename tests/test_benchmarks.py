@@ -1,0 +1,53 @@
+"""The benchmark scripts run and print their tables; their log parsing counts lock waits right.
+
+No timing is asserted here: the benchmarks measure, the tests only check that they work.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from benchmarks.harness import app_waits, deadlocks, lock_waits, parse_log
+from tests.conftest import REPO
+
+# Lines as PostgreSQL 18 wrote them with the benchmarks' log_line_prefix.
+LOG = """\
+2026-11-23 13:05:24.460 UTC [22712] app= LOG:  checkpoint complete: wrote 0 buffers (0.0%)
+2026-11-23 13:05:24.521 UTC [22750] app=bench-app-x LOG:  process 22750 still waiting for AccessShareLock on relation 16385 of database 16408 after 50.102 ms at character 15
+2026-11-23 13:05:24.521 UTC [22750] app=bench-app-x DETAIL:  Process holding the lock: 22749. Wait queue: 22750.
+2026-11-23 13:05:24.530 UTC [22760] app=bench-migration LOG:  process 22760 still waiting for AccessExclusiveLock on relation 16385 of database 16408 after 50.007 ms
+2026-11-23 13:05:25.587 UTC [22750] app=bench-app-x LOG:  process 22750 acquired AccessShareLock on relation 16385 of database 16408 after 1116.765 ms at character 15
+2026-11-23 13:05:26.000 UTC [22770] app=bench-app-y LOG:  process 22770 still waiting for RowExclusiveLock on relation 16390 of database 16408 after 50.300 ms
+2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y LOG:  process 22770 detected deadlock while waiting for RowExclusiveLock on relation 16390 of database 16408 after 50.900 ms
+2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y ERROR:  deadlock detected
+"""
+
+
+def test_lock_waits_are_read_from_the_server_log() -> None:
+    """Each wait counts once, with its final duration; the migration's own waits are not application waits."""
+    waits = lock_waits(parse_log(LOG))
+    assert sorted((w.app, w.outcome, w.ms) for w in waits) == [
+        ("bench-app-x", "acquired", 1116.765),
+        ("bench-app-y", "deadlock", 50.9),
+        ("bench-migration", "unfinished", 50.007),
+    ]
+    assert [w.app for w in app_waits(waits)] == ["bench-app-x", "bench-app-y"]
+    assert [d.victim for d in deadlocks(parse_log(LOG))] == ["bench-app-y"]
+
+
+def test_fk_indexes_benchmark_prints_its_table() -> None:
+    """A tiny run of benchmarks/fk_indexes.py converts every FK and prints before/after side by side."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/fk_indexes.py", "--tables", "3", "--rows", "2000", "--users", "500",
+         "--deletes", "3"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  +before index step +after +before/after$", out, re.M), out
+    assert re.search(r"^  delete one user: median \(ms\) +[\d.,]+ +[\d.,]+ +[\d.,]+x$", out, re.M), out
+    assert re.search(r"^  FKs ON DELETE CASCADE and valid +3 +3$", out, re.M), out
+    assert re.search(r"^  rows deleted with each user +12 +12$", out, re.M), out
+    assert "Targets (issue 4):" in out
