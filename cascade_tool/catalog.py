@@ -19,6 +19,9 @@ from cascade_tool.manifest import Manifest, TableName
 
 ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 RESOLVE_SQL = resources.files("cascade_tool").joinpath("sql/resolve.sql").read_text("utf-8")
+# FK columns without a usable index; reads the lookup's rows from the function named at LOOKUP_SLOT.
+INDEXES_SQL = resources.files("cascade_tool").joinpath("sql/fk_indexes.sql").read_text("utf-8")
+LOOKUP_SLOT = "/*lookup*/pg_temp.cascade_tool_lookup(NULL)"
 
 # FKs to the target that no manifest entry covers (verify's "unlisted" warnings).
 UNLISTED_SQL = """
@@ -150,6 +153,19 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
             return [Row(dict(r)) for r in cur.fetchall()]
     except psycopg.Error as exc:
         raise DatabaseError(f"catalog lookup failed: {str(exc).strip().splitlines()[0]}") from None
+
+
+def missing_indexes(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
+    """The indexes the upgrade would build: FK columns no index can serve (sql/fk_indexes.sql)."""
+    lookup = "(SELECT to_jsonb(q) FROM (" + RESOLVE_SQL.replace(ENTRIES_SLOT, "%(entries)s::jsonb") + ") AS q)"
+    sql = INDEXES_SQL.replace("%", "%%").replace(LOOKUP_SLOT, lookup)  # format('%I') is not a parameter
+    try:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
+            cur.execute(sql.encode(), {"entries": Jsonb(manifest.payload())})
+            return [Row(dict(r)) for r in cur.fetchall()]
+    except psycopg.Error as exc:
+        raise DatabaseError(f"index lookup failed: {str(exc).strip().splitlines()[0]}") from None
 
 
 def count(conn: psycopg.Connection[Any], query: str) -> int:

@@ -20,10 +20,12 @@ from cascade_tool.errors import ManifestError
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 
-_TOP_KEYS = {"target", "defaults", "tables"}
+_TOP_KEYS = {"target", "defaults", "options", "tables"}
 _TARGET_KEYS = {"table", "columns"}
 _DEFAULT_KEYS = {"on_delete", "columns"}
 _ENTRY_KEYS = {"name", "group", "columns", "references", "on_delete", "target", "optional", "stale"}
+_OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes"}
+_DURATION = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|min|h)?\s*$")
 _UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
 
 
@@ -65,6 +67,24 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Options:
+    """How the generated revision takes its locks ([options]); overridable at deploy time."""
+
+    lock_timeout: str = "200ms"  # each attempt to take a lock waits at most this long
+    lock_retry_budget: str = "60s"  # attempts are retried with backoff for this long in all
+    statement_timeout: str = "10s"  # a swap is cancelled after lock_retry_budget + this
+    create_indexes: bool = True  # CREATE INDEX CONCURRENTLY for FK columns without an index
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lock_timeout": self.lock_timeout,
+            "lock_retry_budget": self.lock_retry_budget,
+            "statement_timeout": self.statement_timeout,
+            "create_indexes": self.create_indexes,
+        }
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed, validated manifest."""
 
@@ -73,6 +93,7 @@ class Manifest:
     entries: tuple[Entry, ...]
     source: str  # the file it came from, for messages and the revision header
     sha256: str
+    options: Options = Options()
 
     @property
     def active(self) -> tuple[Entry, ...]:
@@ -240,6 +261,8 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         else None
     )
 
+    options = _options(doc.get("options", {}), f"{source}: [options]")
+
     tables = doc.get("tables")
     if not isinstance(tables, list) or not tables:
         raise ManifestError(f"{source}: no [[tables]] entries")
@@ -291,4 +314,23 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         entries=tuple(entries),
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
+        options=options,
     )
+
+
+def _options(table: Any, where: str) -> Options:
+    raw = _check_keys(table, _OPTION_KEYS, where)
+    values: dict[str, Any] = {}
+    for key in ("lock_timeout", "lock_retry_budget", "statement_timeout"):
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, str) or not _DURATION.match(value):
+                raise ManifestError(
+                    f"{where}: {key} = {value!r} is not a duration such as \"200ms\", \"5s\" or \"1min\""
+                )
+            values[key] = value.strip()
+    if "create_indexes" in raw:
+        if not isinstance(raw["create_indexes"], bool):
+            raise ManifestError(f"{where}: create_indexes must be true or false")
+        values["create_indexes"] = raw["create_indexes"]
+    return Options(**values)

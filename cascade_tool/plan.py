@@ -85,14 +85,45 @@ def build_steps(
     conn: psycopg.Connection[Any], manifest: Manifest, *, count_orphans: bool = True
 ) -> list[Step]:
     """Run the lookup and turn each row into a step (orphan counts are read-only queries)."""
-    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans)
+    indexes: dict[int, list[catalog.Row]] = {}
+    if manifest.options.create_indexes:
+        for index in catalog.missing_indexes(conn, manifest):
+            indexes.setdefault(index.entry, []).append(index)
+    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes)
+
+
+def _statements(row: catalog.Row, indexes: list[catalog.Row]) -> list[str]:
+    """What the upgrade runs for this row, in order: index builds, the swap, the validation."""
+    out = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
+    if row.status in ("convert", "create") and row.swap_sql:
+        out += list(row.swap_sql)
+        if row.validate_after:
+            out.append(row.validate_sql)
+    return out
+
+
+def _index_advice(indexes: list[catalog.Row]) -> str | None:
+    partitioned = [ix.label for ix in indexes if not ix.create_sql]
+    if not partitioned:
+        return None
+    return (
+        "no index on " + ", ".join(partitioned) + ": a partitioned table, where CREATE INDEX "
+        "CONCURRENTLY cannot run; build it per partition (CONCURRENTLY), then attach"
+    )
 
 
 def _steps(
-    conn: psycopg.Connection[Any], manifest: Manifest, rows: list[catalog.Row], count_orphans: bool
+    conn: psycopg.Connection[Any],
+    manifest: Manifest,
+    rows: list[catalog.Row],
+    count_orphans: bool,
+    indexes: dict[int, list[catalog.Row]] | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
+    shown: set[int] = set()
     for row in rows:
+        row_indexes = [] if row.i in shown else (indexes or {}).get(row.i, [])
+        shown.add(row.i)
         entry = manifest.active[row.i]
         orphans = None
         if row.status == "create" and count_orphans and row.orphan_sql:
@@ -119,14 +150,14 @@ def _steps(
                 optional=bool(row.optional),
                 matches=int(row.matches or 0),
                 action=_action(row.status, orphans),
-                statements=[row.ddl] if row.ddl and row.status in ("convert", "create") else [],
+                statements=_statements(row, row_indexes),
                 orphans=orphans,
                 partitions=len(row.clones or []),
                 advice=(
                     f"NOT VALID: the upgrade keeps it so and verify reports it as drift; "
                     f"validate it when ready: {row.validate_ddl};"
                     if row.validate_ddl
-                    else None
+                    else _index_advice(row_indexes)
                 ),
             )
         )

@@ -139,18 +139,20 @@ class CheckResult:
 
 
 def _manifest_part(text: str, path: Path) -> list[str]:
-    """TARGET and ENTRIES of a revision file, one literal per line (what the manifest decides)."""
+    """TARGET, OPTIONS and ENTRIES of a revision file, one literal per line (what the manifest
+    decides). OPTIONS is absent from revisions written before [options] existed."""
     values: dict[str, object] = {}
     for node in ast.parse(text).body:
         target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
         value = getattr(node, "value", None)
-        if isinstance(target, ast.Name) and target.id in ("TARGET", "ENTRIES") and value is not None:
+        if isinstance(target, ast.Name) and target.id in ("TARGET", "OPTIONS", "ENTRIES") and value is not None:
             values[target.id] = ast.literal_eval(value)
-    if set(values) != {"TARGET", "ENTRIES"}:
+    if not {"TARGET", "ENTRIES"} <= set(values):
         raise RevisionError(f"{path}: no TARGET/ENTRIES: not a revision cascade-tool can check")
     entries = values["ENTRIES"]
     assert isinstance(entries, list)
-    return [f"TARGET = {pyrepr(values['TARGET'])}\n"] + [pyrepr(e) + "\n" for e in entries]
+    head = [f"TARGET = {pyrepr(values['TARGET'])}\n", f"OPTIONS = {pyrepr(values.get('OPTIONS'))}\n"]
+    return head + [pyrepr(e) + "\n" for e in entries]
 
 
 def check(manifest: Manifest, versions: Path) -> CheckResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -117,17 +118,26 @@ def test_plan_lists_statements_and_changes_nothing(quirks_db: str, run_cli: Any)
     before = fk_state(quirks_db)
     result = run_cli("plan", "--manifest", MANIFEST, "--database-url", quirks_db)
     assert result.code == 0, result.err
-    assert (
-        "ALTER TABLE public.sessions DROP CONSTRAINT sessions_user, ADD CONSTRAINT sessions_user "
-        "FOREIGN KEY (user_id) REFERENCES public.users(id) MATCH FULL ON UPDATE CASCADE "
-        "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;" in result.out
+    # the online swap: the new FK added NOT VALID under a hashed temporary name, the old one
+    # dropped, the new one renamed; every other property kept; then VALIDATE on its own
+    swap = re.search(
+        r"ALTER TABLE public\.sessions ADD CONSTRAINT (cascade_tmp_[0-9a-f]{16}) FOREIGN KEY \(user_id\) "
+        r"REFERENCES public\.users\(id\) MATCH FULL ON UPDATE CASCADE ON DELETE CASCADE "
+        r"DEFERRABLE INITIALLY DEFERRED NOT VALID;\n\s+ALTER TABLE public\.sessions DROP CONSTRAINT sessions_user;\n"
+        r"\s+ALTER TABLE public\.sessions RENAME CONSTRAINT (cascade_tmp_[0-9a-f]{16}) TO sessions_user;\n"
+        r"\s+ALTER TABLE public\.sessions VALIDATE CONSTRAINT sessions_user;\n",
+        result.out,
     )
+    assert swap is not None and swap.group(1) == swap.group(2), result.out
     assert "leave    public.tokens(user_id) tokens_user_id_fkey: already ON DELETE CASCADE" in result.out
     assert "skip     legacy_table(user_id): table does not exist (optional)" in result.out
     assert (
-        "ALTER TABLE public.devices ADD FOREIGN KEY (user_id) REFERENCES public.users (id) ON DELETE CASCADE;"
-        in result.out
+        "ALTER TABLE public.devices ADD CONSTRAINT devices_user_id_fkey FOREIGN KEY (user_id) "
+        "REFERENCES public.users (id) ON DELETE CASCADE NOT VALID;\n"
+        "           ALTER TABLE public.devices VALIDATE CONSTRAINT devices_user_id_fkey;" in result.out
     )
+    # FK columns without an index get one first, built without blocking writes
+    assert "CREATE INDEX CONCURRENTLY devices_user_id_fk_idx ON public.devices (user_id);" in result.out
     assert "(2 FKs match this entry: each is converted)" in result.out
     assert "Summary: 16 to convert, 1 to create, 1 left alone, 2 skipped, 0 blocking" in result.out
     assert fk_state(quirks_db) == before

@@ -76,7 +76,11 @@ def test_defaults_and_overrides() -> None:
         (HEAD + '[[tables]]\nname = "a"\ncolumns = ["a", "b"]\nreferences = ["id"]\n',
          "2 column(s) but 1 referenced column(s)"),
         ('[target]\ntable = "users"\n[[tables]]\nname = "a"\n', "no columns, and [defaults] has no columns"),
-        (HEAD + '[options]\nx = 1\n[[tables]]\nname = "a"\n', "unknown key 'options'"),
+        (HEAD + '[settings]\nx = 1\n[[tables]]\nname = "a"\n', "unknown key 'settings'"),
+        (HEAD + '[options]\nx = 1\n[[tables]]\nname = "a"\n', "[options]: unknown key 'x'"),
+        (HEAD + '[options]\nlock_timeout = 200\n[[tables]]\nname = "a"\n', "lock_timeout = 200 is not a duration"),
+        (HEAD + '[options]\nlock_retry_budget = "soon"\n[[tables]]\nname = "a"\n', "'soon' is not a duration"),
+        (HEAD + '[options]\ncreate_indexes = "yes"\n[[tables]]\nname = "a"\n', "create_indexes must be true or false"),
         (HEAD + '[[tables]]\nname = "a"\noptional = "yes"\n', "optional must be true or false"),
     ],
 )

@@ -155,6 +155,19 @@ def test_round_trip_twice_is_stable(server: Server, quirks_db: str, alembic_proj
     assert left == (0,)
 
 
+def index_defs(url: str) -> list[tuple[str, str, bool]]:
+    """Every index outside the system schemas: (name, definition, valid)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'pg_toast', 'information_schema', 'cascade_tool')"
+            " AND c.relname <> 'alembic_version_pkc'"
+            " ORDER BY 1, 2"
+        ).fetchall()
+    return [(str(a), str(b), bool(c)) for a, b, c in rows]
+
+
 def test_offline_sql_through_psql_gives_the_same_catalog(
     server: Server, alembic_project: Path
 ) -> None:
@@ -167,7 +180,9 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
     assert alembic(alembic_project, online_db, "upgrade", "head").returncode == 0
     sql = alembic(alembic_project, offline_db, "upgrade", "head", "--sql")
     assert sql.returncode == 0, sql.stderr
-    assert "DO $cascade_tool$" in sql.stdout
+    # per-FK steps in their own transactions, the index builds left to psql's \gexec
+    assert "SELECT pg_temp.cascade_tool_upgrade('swap', 0);" in sql.stdout
+    assert "SELECT record_sql, drop_sql, create_sql FROM pg_temp.cascade_tool_index_steps() \\gexec" in sql.stdout
     script = alembic_project / "offline.sql"
     script.write_text(sql.stdout)
     applied = subprocess.run(
@@ -177,6 +192,7 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
     assert applied.returncode == 0, applied.stderr
     assert "skipping legacy_table (table does not exist)" in applied.stderr
     assert fk_state(offline_db) == fk_state(online_db)
+    assert index_defs(offline_db) == index_defs(online_db) != index_defs(server.url(server.create_database(template)))
 
     # and the offline downgrade restores it too
     down = alembic(alembic_project, offline_db, "downgrade", "rev0001:base", "--sql")
@@ -189,6 +205,7 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
     assert applied.returncode == 0, applied.stderr
     fresh = server.url(server.create_database(template))
     assert fk_state(offline_db) == fk_state(fresh)
+    assert index_defs(offline_db) == index_defs(fresh)
 
 
 def test_orphans_stop_the_upgrade_before_anything_changes(

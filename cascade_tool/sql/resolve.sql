@@ -186,7 +186,25 @@ final AS (
     SELECT d.*,
            CASE WHEN d.fk_oid IS NULL THEN NULL
                 WHEN left(d.def, length(d.printed_head)) = d.printed_head
-                THEN substr(d.def, length(d.printed_head) + 1) END AS tail
+                THEN substr(d.def, length(d.printed_head) + 1) END AS tail,
+           -- Online swaps add the new FK NOT VALID and validate it in a later transaction.
+           -- PostgreSQL 17 and earlier refuse NOT VALID FKs on partitioned tables: there the
+           -- add validates at once (see the README on what that locks).
+           (d.relkind IS DISTINCT FROM 'p'
+             OR pg_catalog.current_setting('server_version_num')::int >= 180000) AS not_valid_ok,
+           -- The new FK's name while both exist: a hash (28 bytes), never a truncation of the old one.
+           'cascade_tmp_' || substr(md5(COALESCE(d.q_table, '') || ' ' || COALESCE(d.conname, '')), 1, 16) AS tmp_name,
+           -- A created FK gets PostgreSQL's usual <table>_<columns>_fkey, or a hash when that is
+           -- too long or taken, so plan can print the VALIDATE statement by name.
+           CASE WHEN d.fk_oid IS NULL AND d.relid IS NOT NULL THEN
+               CASE WHEN octet_length(d.table_name || '_' || array_to_string(d.columns, '_') || '_fkey') <= 63
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x
+                                      WHERE x.conrelid = d.relid
+                                        AND x.conname = d.table_name || '_' || array_to_string(d.columns, '_') || '_fkey')
+                    THEN d.table_name || '_' || array_to_string(d.columns, '_') || '_fkey'
+                    ELSE 'fk_' || substr(md5(d.q_table || '(' || array_to_string(d.columns, ',') || ')'), 1, 24)
+               END
+           END AS create_name
       FROM defs d
 )
 SELECT
@@ -230,7 +248,7 @@ SELECT
     COALESCE(f.table_schema || '.' || f.table_name, COALESCE(f.schema || '.', '') || f."table") AS table_display,
     COALESCE(f.target_schema_found || '.' || f.target_name_found,
              COALESCE(f.target_schema || '.', '') || f.target_table) AS target_display,
-    f.table_schema, f.table_name, f.q_table, f.relkind = 'p' AS partitioned,
+    f.table_schema, f.table_name, f.q_table, f.q_target, f.relkind = 'p' AS partitioned,
     COALESCE(f.fk_columns, f.columns) AS columns,
     f.refs AS references_columns,
     f.fk_oid,
@@ -246,18 +264,33 @@ SELECT
     END AS new_def,
     CASE
         WHEN f.fk_oid IS NOT NULL AND f.tail IS NOT NULL AND f.current_action <> f.on_delete
-        THEN 'ALTER TABLE ' || f.q_table || ' DROP CONSTRAINT ' || quote_ident(f.conname)
-             || ', ADD CONSTRAINT ' || quote_ident(f.conname) || ' '
-             || f.qualified_head || f.new_delete || f.tail
+        THEN ARRAY[
+            'ALTER TABLE ' || f.q_table || ' ADD CONSTRAINT ' || quote_ident(f.tmp_name) || ' '
+                || f.qualified_head || f.new_delete || f.tail
+                || CASE WHEN f.convalidated AND f.not_valid_ok THEN ' NOT VALID' ELSE '' END,
+            'ALTER TABLE ' || f.q_table || ' DROP CONSTRAINT ' || quote_ident(f.conname),
+            'ALTER TABLE ' || f.q_table || ' RENAME CONSTRAINT ' || quote_ident(f.tmp_name)
+                || ' TO ' || quote_ident(f.conname)]
         WHEN f.fk_oid IS NULL AND f.relid IS NOT NULL AND f.trelid IS NOT NULL
              AND cardinality(f.missing_columns) = 0 AND f.refs IS NOT NULL
              AND cardinality(f.missing_refs) = 0 AND f.refs_unique
-        THEN 'ALTER TABLE ' || f.q_table || ' ADD FOREIGN KEY ('
+        THEN ARRAY['ALTER TABLE ' || f.q_table || ' ADD CONSTRAINT ' || quote_ident(f.create_name) || ' FOREIGN KEY ('
              || array_to_string(ARRAY(SELECT quote_ident(x) FROM unnest(f.columns) WITH ORDINALITY AS u(x, o) ORDER BY o), ', ')
              || ') REFERENCES ' || f.q_target || ' ('
              || array_to_string(ARRAY(SELECT quote_ident(x) FROM unnest(f.refs) WITH ORDINALITY AS u(x, o) ORDER BY o), ', ')
              || ')' || f.new_delete
-    END AS ddl,
+             || CASE WHEN f.not_valid_ok THEN ' NOT VALID' ELSE '' END]
+    END AS swap_sql,
+    -- The swap left a NOT VALID FK that must be validated (in its own transaction).
+    CASE
+        WHEN f.fk_oid IS NOT NULL AND f.tail IS NOT NULL AND f.current_action <> f.on_delete
+        THEN f.convalidated AND f.not_valid_ok
+        WHEN f.fk_oid IS NULL THEN f.not_valid_ok
+        ELSE false
+    END AS validate_after,
+    'ALTER TABLE ' || f.q_table || ' VALIDATE CONSTRAINT ' || quote_ident(COALESCE(f.conname, f.create_name)) AS validate_sql,
+    f.tmp_name,
+    f.create_name,
     CASE
         WHEN f.fk_oid IS NULL AND f.relid IS NOT NULL AND f.trelid IS NOT NULL
              AND cardinality(f.missing_columns) = 0 AND f.refs IS NOT NULL

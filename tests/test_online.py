@@ -1,0 +1,281 @@
+"""The online revision under adverse conditions: lock holders, a killed deploy, a failed validation,
+partitioned tables on both sides of PostgreSQL 18, and the FK index step.
+
+Each test runs once per server (the embedded 18 and, when installed, another major version).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import Server, alembic, dump_schema, execute_sql, fk_state
+from tests.test_upgrade import fks, generate, index_defs, quirks_loader
+
+
+@pytest.fixture
+def quirks_db(server: Server) -> Iterator[str]:
+    name = server.create_database(server.template("quirks", quirks_loader))
+    yield server.url(name)
+    server.drop_database(name)
+
+
+def stamped(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM alembic_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def temporary_constraints(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT conname FROM pg_constraint WHERE conname LIKE 'cascade_tmp_%'").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def hold_lock(url: str, table: str, mode: str = "ACCESS SHARE") -> tuple[psycopg.Connection[Any], int]:
+    """A session that keeps a lock on `table` in an open transaction, as an application might."""
+    conn = psycopg.connect(url)
+    conn.execute(f"LOCK TABLE {table} IN {mode} MODE")  # test-owned constant names
+    pid = conn.info.backend_pid
+    return conn, pid
+
+
+def test_a_lock_holder_stops_the_upgrade_with_its_pid_and_nothing_half_done(
+    server: Server, quirks_db: str, alembic_project: Path
+) -> None:
+    """lock_timeout + retries exhausted: one clear error naming the table and the holder; every FK
+    as it was, alembic_version unstamped; once the holder is gone, a re-run completes."""
+    before = fk_state(quirks_db)
+    generate(alembic_project)
+    holder, pid = hold_lock(quirks_db, "posts")
+    try:
+        started = time.monotonic()
+        up = alembic(alembic_project, quirks_db, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=1s",
+                     "upgrade", "head")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert up.returncode != 0
+    message = re.search(r"cascade-tool: swap of .* stopped: no lock within lock_timeout 100ms in \d+ attempt\(s\)"
+                        r" over [\d.]+ s; this step changed nothing; held by: pid (\d+) \(", up.stderr)
+    assert message is not None, up.stderr
+    assert int(message.group(1)) == pid
+    assert "AccessShareLock on posts" in up.stderr
+    assert "lock not available within 100ms (attempt 1), retrying in 50 ms" in up.stdout
+    assert elapsed < 30
+    assert fk_state(quirks_db) == before
+    assert stamped(quirks_db) == 0
+    assert temporary_constraints(quirks_db) == []
+
+    again = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert again.returncode == 0, again.stderr
+    assert stamped(quirks_db) == 1
+
+
+def test_retries_outlast_a_short_lock_holder(server: Server, quirks_db: str, alembic_project: Path) -> None:
+    """A transaction holding a read lock on users for ~2 s: the swap waits in 100 ms attempts, never
+    queues behind it for longer, and completes after it ends."""
+    generate(alembic_project)
+    holder, pid = hold_lock(quirks_db, "users")
+
+    def release_once_the_swaps_wait() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _upgrade_backends(quirks_db, "swap"):
+            time.sleep(0.05)
+        time.sleep(1.5)
+        holder.rollback()
+
+    release = threading.Thread(target=release_once_the_swaps_wait)
+    release.start()
+    try:
+        up = alembic(alembic_project, quirks_db, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=30s",
+                     "upgrade", "head")
+    finally:
+        release.join()
+        holder.close()
+    assert up.returncode == 0, up.stderr
+    assert re.search(rf"lock not available within 100ms \(attempt \d+\), retrying in \d+ ms; held by: pid {pid} ",
+                     up.stdout), up.stdout
+    assert "cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped" in up.stdout
+    assert stamped(quirks_db) == 1
+
+
+def _upgrade_backends(url: str, phase: str = "") -> list[int]:
+    """Sessions running an upgrade step (of `phase`, if given)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+            (f"%pg_temp.cascade_tool_upgrade(%{phase}%",),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def test_killed_mid_run_keeps_finished_steps_and_a_rerun_converges(
+    server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
+) -> None:
+    """SIGKILL the deploy while it waits on one table: earlier FKs are fully replaced and validated,
+    the rest untouched, no temporary FK left; the re-run finishes and verify passes."""
+    before_dump = dump_schema(server, quirks_db)
+    before = fks(quirks_db)
+    project = generate(alembic_project)
+    assert project.exists()
+    holder, _ = hold_lock(quirks_db, "sessions")
+    env = {**os.environ, "DATABASE_URL": quirks_db}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alembic", "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=60s",
+         "upgrade", "head"],
+        cwd=alembic_project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until memberships (the entry before sessions) is validated
+            with psycopg.connect(quirks_db) as conn:
+                done = conn.execute(
+                    "SELECT count(*) FROM pg_constraint WHERE conrelid = 'memberships'::regclass AND convalidated"
+                    " AND confdeltype = 'c'"
+                ).fetchone()
+            if done == (1,):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the upgrade never reached memberships")
+        time.sleep(0.3)  # now retrying on sessions
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for pid in _upgrade_backends(quirks_db):
+            execute_sql(quirks_db, f"SELECT pg_terminate_backend({int(pid)})")
+    finally:
+        holder.rollback()
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+
+    after = fks(quirks_db)
+    assert stamped(quirks_db) == 0
+    assert temporary_constraints(quirks_db) == []
+    assert after[("public", "posts", "posts_user_id_fkey")]["action"] == "c"
+    assert all(v["valid"] for k, v in after.items() if k[1] in ("posts", "documents", "comments", "memberships"))
+    sessions = ("public", "sessions", "sessions_user")
+    assert after[sessions]["oid"] == before[sessions]["oid"]
+    assert after[("public", "tokens", "tokens_user_id_fkey")] == before[("public", "tokens", "tokens_user_id_fkey")]
+
+    again = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert again.returncode == 0, again.stderr
+    assert "converted public.posts" not in again.stdout  # done before the kill: not redone
+    assert "converted public.sessions.sessions_user" in again.stdout
+    assert "16 converted, 1 created, 1 unchanged, 2 skipped" in again.stdout
+    manifest = str(Path(__file__).parent / "data" / "quirks_manifest.toml")
+    assert run_cli("verify", "--manifest", manifest, "--database-url", quirks_db).code == 0
+
+    down = alembic(alembic_project, quirks_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert dump_schema(server, quirks_db) == before_dump
+
+
+def test_a_failed_validation_leaves_a_not_valid_fk_that_the_rerun_validates(
+    server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
+) -> None:
+    """The state a crash between swap and validate leaves: the FK replaced but NOT VALID. Here a row
+    that broke the old FK (written with triggers off) makes VALIDATE fail; verify reports it; once
+    the row is fixed the re-run validates that FK, once, and nothing else is redone."""
+    execute_sql(quirks_db, "SET session_replication_role = replica; INSERT INTO posts (user_id) VALUES (424242)")
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert up.returncode != 0
+    assert 'violates foreign key constraint "posts_user_id_fkey"' in up.stderr
+    state = fks(quirks_db)[("public", "posts", "posts_user_id_fkey")]
+    assert (state["action"], state["valid"]) == ("c", False)
+    assert stamped(quirks_db) == 0
+    manifest = str(Path(__file__).parent / "data" / "quirks_manifest.toml")
+    drift = run_cli("verify", "--manifest", manifest, "--database-url", quirks_db)
+    assert drift.code == 1
+    assert "NOT VALID" in drift.out
+
+    execute_sql(quirks_db, "DELETE FROM posts WHERE user_id = 424242")
+    again = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert again.returncode == 0, again.stderr
+    validated = re.findall(r"validated (\S+) in \d+ ms", up.stdout + again.stdout)
+    assert validated.count("public.posts.posts_user_id_fkey") == 1
+    assert len(validated) == len(set(validated))  # every FK validated exactly once over both runs
+    assert "converted public.posts" not in again.stdout
+    assert run_cli("verify", "--manifest", manifest, "--database-url", quirks_db).code == 0
+
+
+def test_partitioned_table_uses_not_valid_only_where_the_server_allows_it(
+    server: Server, quirks_db: str, alembic_project: Path
+) -> None:
+    """PostgreSQL 18 adds the FK on a partitioned table NOT VALID and validates it after; 17 and
+    earlier refuse that, so the add validates at once. Either way the partitions' FKs keep their
+    names and end up valid."""
+    before = fks(quirks_db)
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    line = next(s for s in up.stdout.splitlines() if "converted public.measurements." in s)
+    if server.version >= 18:
+        assert line.endswith("NOT VALID until validated")
+        assert "validated public.measurements." in up.stdout
+    else:
+        assert line.endswith("validated by the add (partitioned table, PostgreSQL < 18)")
+        assert "validated public.measurements." not in up.stdout
+    after = fks(quirks_db)
+    parts = {k for k in before if k[1].startswith("measurements")}
+    assert parts == {k for k in after if k[1].startswith("measurements")}
+    assert all(after[k]["valid"] and after[k]["action"] == "c" for k in parts)
+
+
+def test_index_step_builds_what_is_missing_replaces_an_invalid_leftover_and_downgrade_drops_only_its_own(
+    server: Server, quirks_db: str, alembic_project: Path
+) -> None:
+    execute_sql(quirks_db, "CREATE INDEX my_own_posts_idx ON posts (user_id)")
+    execute_sql(quirks_db, "INSERT INTO devices (user_id) VALUES (1), (1)")
+    with psycopg.connect(quirks_db, autocommit=True) as conn:  # a failed earlier build, left INVALID
+        try:
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY devices_user_id_fk_idx ON devices (user_id)")
+        except psycopg.errors.UniqueViolation:
+            pass
+    assert ("devices_user_id_fk_idx", "CREATE UNIQUE INDEX devices_user_id_fk_idx ON public.devices USING btree "
+            "(user_id)", False) in index_defs(quirks_db)
+    before = index_defs(quirks_db)
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    after = index_defs(quirks_db)
+    assert ("devices_user_id_fk_idx", "CREATE INDEX devices_user_id_fk_idx ON public.devices USING btree (user_id)",
+            True) in after
+    assert "index built on public.devices (user_id) in" in up.stdout
+    assert "index built on public.posts" not in up.stdout  # my_own_posts_idx covers it
+    assert not [name for name, _, valid in after if not valid]
+    with psycopg.connect(quirks_db) as conn:
+        recorded = conn.execute("SELECT count(*) FROM cascade_tool.created_indexes").fetchone()
+    built = up.stdout.count("index built on ")
+    assert recorded == (built,) and built >= 5
+
+    again = alembic(alembic_project, quirks_db, "downgrade", "base")
+    assert again.returncode == 0, again.stderr
+    left = index_defs(quirks_db)
+    assert ("my_own_posts_idx", "CREATE INDEX my_own_posts_idx ON public.posts USING btree (user_id)", True) in left
+    assert left == [ix for ix in before if ix[0] != "devices_user_id_fk_idx"]
+
+
+def test_create_indexes_false_builds_none(server: Server, quirks_db: str, alembic_project: Path) -> None:
+    before = index_defs(quirks_db)
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "-x", "create_indexes=false", "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert "index built" not in up.stdout
+    assert index_defs(quirks_db) == before
