@@ -209,9 +209,7 @@ def main() -> None:
                                 ("application lock waits > 50 ms, total", "app_waits")):
             summary.append([label_row, str(sum(getattr(r, attr) for r in results["naive"])),
                             str(sum(getattr(r, attr) for r in results["ours"]))])
-        summary.append(["longest application lock wait (ms)",
-                        f"{max(r.longest_wait for r in results['naive']):,.0f}",
-                        f"{max(r.longest_wait for r in results['ours']):,.0f}"])
+        summary.append(["longest application lock wait (ms)", longest(results["naive"]), longest(results["ours"])])
         summary.append(["deadlock victims: application / migration",
                         "{} / {}".format(*victims(results["naive"])), "{} / {}".format(*victims(results["ours"]))])
         summary.append(["upgrade wall time, median (s)",
@@ -235,6 +233,11 @@ def main() -> None:
     print(f"  {met(len(clean) == runs):7}  ours: 0 deadlocks, 0 failed application writes, upgrade done, in "
           f"{len(clean)} of {runs} runs")
     print(f"\nTotal time {time.perf_counter() - started:.0f} s")
+
+
+def longest(runs: list[Run]) -> str:
+    value = max(r.longest_wait for r in runs)
+    return f"{value:,.0f}" if value else "-"
 
 
 def victims(runs: list[Run]) -> tuple[int, int]:

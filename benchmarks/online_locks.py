@@ -174,6 +174,11 @@ def _fk(case: Case) -> str:
     return f"{action.get(case.fk[0], case.fk[0])}, {'valid' if case.fk[1] else 'NOT VALID'}"
 
 
+def retries(case: Case) -> int:
+    """Lock timeouts the upgrade reported and retried ("lock not available within ...")."""
+    return (case.upgrade.stdout + case.upgrade.stderr).count("lock not available within")
+
+
 def report(title: str, naive: Case, ours: Case) -> list[tuple[str, bool]]:
     """Print the side-by-side table; return the issue's targets for this case."""
     nw, ow = naive.app_waits(), ours.app_waits()
@@ -190,6 +195,7 @@ def report(title: str, naive: Case, ours: Case) -> list[tuple[str, bool]]:
         ["the migration's own lock waits > 50 ms",
          str(sum(1 for w in naive.waits if w.app == MIGRATION_APP and w.ms > WAIT_THRESHOLD_MS)),
          str(sum(1 for w in ours.waits if w.app == MIGRATION_APP and w.ms > WAIT_THRESHOLD_MS)), ""],
+        ["the migration's lock timeouts, retried (its output)", str(retries(naive)), str(retries(ours)), ""],
         ["deadlocks", str(naive.deadlocks), str(ours.deadlocks), ""],
         [f"seq scans of {CHILD} / users during the run",
          f"{naive.scans[CHILD]} / {naive.scans['users']}", f"{ours.scans[CHILD]} / {ours.scans['users']}", ""],
