@@ -17,6 +17,7 @@ Lock waits are counted by the server, not guessed from latencies: `log_lock_wait
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -533,11 +534,15 @@ class LogLine:
 
 
 def parse_log(text: str) -> list[LogLine]:
-    out = []
+    """Log entries; a continuation line (a tab, no prefix) joins the entry before it."""
+    out: list[LogLine] = []
     for line in text.splitlines():
         m = _LINE.match(line)
         if m:
             out.append(LogLine(int(m["pid"]), m["app"], m["level"], m["msg"]))
+        elif line.startswith("\t") and out:
+            last = out[-1]
+            out[-1] = LogLine(last.pid, last.app, last.level, f"{last.msg}\n{line.strip()}")
     return out
 
 
@@ -583,10 +588,40 @@ def app_waits(waits: Iterable[LockWait]) -> list[LockWait]:
 @dataclass(frozen=True)
 class Deadlock:
     victim: str  # application_name of the session the server cancelled
+    detail: str = ""  # the server's account of the cycle (relations as OIDs)
+    statement: str = ""  # what the victim was running
+
+    def described(self, names: dict[int, str]) -> str:
+        """The cycle in one paragraph, relation OIDs replaced by `names`."""
+        def name(m: re.Match[str]) -> str:
+            return f"relation {names.get(int(m[1]), m[1])}"
+
+        text = re.sub(r"relation (\d+) of database \d+", name, self.detail)
+        return f"victim {self.victim} ({self.statement[:120]}): " + " ".join(text.split())
 
 
 def deadlocks(lines: Iterable[LogLine]) -> list[Deadlock]:
-    return [Deadlock(line.app) for line in lines if line.level == "ERROR" and line.msg.startswith("deadlock detected")]
+    """Each deadlock the server broke, with the DETAIL and STATEMENT lines its victim logged."""
+    found: list[Deadlock] = []
+    last: dict[int, int] = {}  # pid -> its latest deadlock in `found`
+    for line in lines:
+        if line.level == "ERROR":
+            last.pop(line.pid, None)
+            if line.msg.startswith("deadlock detected"):
+                last[line.pid] = len(found)
+                found.append(Deadlock(line.app))
+        elif line.pid in last and line.level in ("DETAIL", "STATEMENT"):
+            i = last[line.pid]
+            key = "detail" if line.level == "DETAIL" else "statement"
+            if not getattr(found[i], key):
+                found[i] = dataclasses.replace(found[i], **{key: line.msg})
+    return found
+
+
+def relation_names(conn: psycopg.Connection[Any]) -> dict[int, str]:
+    """OID -> name of the tables of a database, to read deadlock reports."""
+    rows = conn.execute("SELECT oid::bigint, relname FROM pg_class WHERE relkind IN ('r', 'p', 'i')").fetchall()
+    return {int(oid): name for oid, name in rows}
 
 
 # --------------------------------------------------------------------------- figures

@@ -49,6 +49,7 @@ from benchmarks.harness import (  # noqa: E402
     manifest_text,
     met,
     new_project,
+    relation_names,
     table,
     write_naive,
 )
@@ -96,6 +97,7 @@ class Run:
     longest_wait: float
     converted: int  # FKs CASCADE and valid afterwards
     writes: int
+    cycles: list[str]  # each deadlock as the server described it
 
     def summary(self) -> str:
         state = "ok" if self.upgrade.ok else "FAILED"
@@ -119,6 +121,7 @@ def run_once(bench: Bench, template: str, project: Path, tables: list[str], user
         traffic.stop()
         with bench.connect(db) as conn:
             states = fk_states(conn, tables)
+            names = relation_names(conn)
         lines = bench.log_lines(offset)
     finally:
         bench.drop(db)
@@ -135,6 +138,7 @@ def run_once(bench: Bench, template: str, project: Path, tables: list[str], user
         longest_wait=max((w.ms for w in waits), default=0.0),
         converted=sum(1 for action, valid in states.values() if action == "c" and valid),
         writes=sum(len(s.latencies) for s in traffic.streams),
+        cycles=[d.described(names) for d in found],
     )
 
 
@@ -226,6 +230,9 @@ def main() -> None:
                 print(f"  {label}: application errors: {', '.join(kinds)}")
             if failed:
                 print(f"  {label}: upgrade failure, e.g.: {failed[0]}")
+            cycles = [c for r in results[label] for c in r.cycles]
+            for cycle in cycles[: 3 if label == "ours" else 1]:
+                print(f"  {label}: deadlock, {cycle}")
 
     clean = [r for r in results["ours"] if r.deadlocks == 0 and r.failed_writes == 0 and r.upgrade.ok
              and r.converted == len(tables)]

@@ -54,6 +54,7 @@ from benchmarks.harness import (  # noqa: E402
     new_project,
     percentile,
     ratio,
+    relation_names,
     seq_scans,
     table,
     write_naive,
@@ -62,6 +63,7 @@ from benchmarks.harness import (  # noqa: E402
 CHILD = "events"
 WARMUP_S = 2.0
 COOLDOWN_S = 2.0
+TARGET_ROWS = 5_000_000  # the issue's latency target is set on a 5M-row table
 MEASURE_FROM_S = 0.5  # statements scheduled before this are connection warm-up, not counted
 
 
@@ -115,6 +117,7 @@ class Case:
     streams: list[Stream]
     waits: list[LockWait]  # every logged wait, all sessions
     deadlocks: int
+    cycles: list[str]  # each deadlock as the server described it
     scans: dict[str, int]  # seq scans during the run, per table
     fk: tuple[str, bool] | None
     holder: Holder | None
@@ -158,11 +161,14 @@ def run_case(bench: Bench, template: str, project: Path, rows: int, users: int, 
         with bench.connect(db) as conn:
             after = seq_scans(conn)
             fk = fk_states(conn, [CHILD]).get(CHILD)
+            names = relation_names(conn)
         lines = bench.log_lines(offset)
     finally:
         bench.drop(db)
     scans = {t: after.get(t, 0) - before.get(t, 0) for t in ("users", CHILD)}
-    return Case(upgrade, traffic.streams, lock_waits(lines), len(deadlocks(lines)), scans, fk, holder)
+    found = deadlocks(lines)
+    return Case(upgrade, traffic.streams, lock_waits(lines), len(found), [d.described(names) for d in found],
+                scans, fk, holder)
 
 
 def _fk(case: Case) -> str:
@@ -179,12 +185,12 @@ def retries(case: Case) -> int:
     return (case.upgrade.stdout + case.upgrade.stderr).count("lock not available within")
 
 
-def report(title: str, naive: Case, ours: Case) -> list[tuple[str, bool]]:
+def report(title: str, rows: int, naive: Case, ours: Case) -> list[tuple[str, bool]]:
     """Print the side-by-side table; return the issue's targets for this case."""
     nw, ow = naive.app_waits(), ours.app_waits()
     n_long = max((w.ms for w in nw), default=0.0)
     o_long = max((w.ms for w in ow), default=0.0)
-    rows = [
+    lines = [
         ["", "naive", "ours", "naive/ours"],
         ["upgrade: alembic upgrade head, wall time (s)", f"{naive.upgrade.seconds:.2f}",
          f"{ours.upgrade.seconds:.2f}", ""],
@@ -204,16 +210,16 @@ def report(title: str, naive: Case, ours: Case) -> list[tuple[str, bool]]:
         nl, ol = naive.latencies(n_stream), ours.latencies(o_stream)
         n_worst, o_worst = max(nl, default=0.0), max(ol, default=0.0)
         n_p99, o_p99 = percentile(nl, 99), percentile(ol, 99)
-        rows.append([f"{n_stream.name}: worst | p99 (ms)", f"{ms(n_worst)} | {ms(n_p99)}",
+        lines.append([f"{n_stream.name}: worst | p99 (ms)", f"{ms(n_worst)} | {ms(n_p99)}",
                      f"{ms(o_worst)} | {ms(o_p99)}", f"{ratio(n_worst, o_worst)} | {ratio(n_p99, o_p99)}"])
         if n_stream.errors or o_stream.errors:
-            rows.append([f"{n_stream.name}: failed statements", str(len(n_stream.errors)),
+            lines.append([f"{n_stream.name}: failed statements", str(len(n_stream.errors)),
                          str(len(o_stream.errors)), ""])
-    rows.append(["every stream: worst (ms)", ms(naive.worst()), ms(ours.worst()),
+    lines.append(["every stream: worst (ms)", ms(naive.worst()), ms(ours.worst()),
                  ratio(naive.worst(), ours.worst())])
-    rows.append(["traffic before the upgrade started: worst (ms)", ms(max(naive.before_upgrade(), default=0)),
+    lines.append(["traffic before the upgrade started: worst (ms)", ms(max(naive.before_upgrade(), default=0)),
                  ms(max(ours.before_upgrade(), default=0)), ""])
-    rows.append(["statements run (all streams)", f"{sum(len(s.latencies) for s in naive.streams):,}",
+    lines.append(["statements run (all streams)", f"{sum(len(s.latencies) for s in naive.streams):,}",
                  f"{sum(len(s.latencies) for s in ours.streams):,}", ""])
     print(f"\n{title}")
     holder = ours.holder
@@ -223,10 +229,12 @@ def report(title: str, naive: Case, ours: Case) -> list[tuple[str, bool]]:
             assert h is not None
             print(f"  {label}: holder idle in transaction on users t={h.start_t:.1f}-{h.end_t:.1f} s; "
                   f"upgrade t={case.upgrade.start_t:.1f}-{case.upgrade.end_t:.1f} s")
-    print(table(rows))
+    print(table(lines))
     for label, case in (("naive", naive), ("ours", ours)):
         if not case.upgrade.ok:
             print(f"  {label} upgrade failed: {case.upgrade.failure()}")
+        for cycle in case.cycles:
+            print(f"  {label}: deadlock, {cycle}")
 
     completed = ours.upgrade.ok and ours.fk is not None and ours.fk == ("c", True)
     if holder:
@@ -238,10 +246,10 @@ def report(title: str, naive: Case, ours: Case) -> list[tuple[str, bool]]:
              completed and ours.upgrade.end_t >= holder.end_t),
         ]
     worst_ratio = naive.worst() / ours.worst() if ours.worst() else 0.0
-    return [
-        ("ours: no application lock wait over 50 ms", completed and not ow),
-        (f"naive's worst latency >= 10x ours ({worst_ratio:,.1f}x)", completed and worst_ratio >= 10),
-    ]
+    targets = [("ours: no application lock wait over 50 ms", completed and not ow)]
+    if rows >= TARGET_ROWS:  # the issue sets the latency target at 5M rows
+        targets.append((f"naive's worst latency >= 10x ours ({worst_ratio:,.1f}x)", completed and worst_ratio >= 10))
+    return targets
 
 
 def main() -> None:
@@ -276,7 +284,7 @@ def main() -> None:
             if args.scenario in ("traffic", "both"):
                 naive = run_case(bench, template, naive_project, rows, users, 0.0)
                 ours = run_case(bench, template, ours_project, rows, users, 0.0)
-                for name, ok in report(f"Scenario 1: {CHILD} ({rows:,} rows) -> users, under traffic",
+                for name, ok in report(f"Scenario 1: {CHILD} ({rows:,} rows) -> users, under traffic", rows,
                                        naive, ours):
                     targets.append((f"{rows:,} rows, traffic: {name}", ok))
             if args.scenario in ("holder", "both"):
@@ -284,7 +292,7 @@ def main() -> None:
                 ours = run_case(bench, template, ours_project, rows, users, holder_s)
                 for name, ok in report(
                     f"Scenario 2: {CHILD} ({rows:,} rows) -> users, under traffic, behind a {holder_s:g} s "
-                    "lock holder on users", naive, ours,
+                    "lock holder on users", rows, naive, ours,
                 ):
                     targets.append((f"{rows:,} rows, holder: {name}", ok))
             bench.drop(template)

@@ -22,11 +22,17 @@ LOG = """\
 2026-11-23 13:05:26.000 UTC [22770] app=bench-app-y LOG:  process 22770 still waiting for RowExclusiveLock on relation 16390 of database 16408 after 50.300 ms
 2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y LOG:  process 22770 detected deadlock while waiting for RowExclusiveLock on relation 16390 of database 16408 after 50.900 ms
 2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y ERROR:  deadlock detected
+2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y DETAIL:  Process 22770 waits for RowExclusiveLock on relation 16390 of database 16408; blocked by process 22760.
+	Process 22760 waits for AccessExclusiveLock on relation 16385 of database 16408; blocked by process 22770.
+	Process 22770: INSERT INTO t001 (user_id, payload) VALUES ($1, 'app')
+2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y HINT:  See server log for query details.
+2026-11-23 13:05:26.001 UTC [22770] app=bench-app-y STATEMENT:  INSERT INTO t001 (user_id, payload) VALUES ($1, 'app')
 """
 
 
-def test_lock_waits_are_read_from_the_server_log() -> None:
-    """Each wait counts once, with its final duration; the migration's own waits are not application waits."""
+def test_lock_waits_and_deadlocks_are_read_from_the_server_log() -> None:
+    """Each wait counts once, with its final duration; the migration's own waits are not application
+    waits; a deadlock keeps the cycle the server described, continuation lines included."""
     waits = lock_waits(parse_log(LOG))
     assert sorted((w.app, w.outcome, w.ms) for w in waits) == [
         ("bench-app-x", "acquired", 1116.765),
@@ -34,7 +40,14 @@ def test_lock_waits_are_read_from_the_server_log() -> None:
         ("bench-migration", "unfinished", 50.007),
     ]
     assert [w.app for w in app_waits(waits)] == ["bench-app-x", "bench-app-y"]
-    assert [d.victim for d in deadlocks(parse_log(LOG))] == ["bench-app-y"]
+    found = deadlocks(parse_log(LOG))
+    assert [d.victim for d in found] == ["bench-app-y"]
+    assert found[0].described({16390: "t001", 16385: "users"}) == (
+        "victim bench-app-y (INSERT INTO t001 (user_id, payload) VALUES ($1, 'app')): "
+        "Process 22770 waits for RowExclusiveLock on relation t001; blocked by process 22760. "
+        "Process 22760 waits for AccessExclusiveLock on relation users; blocked by process 22770. "
+        "Process 22770: INSERT INTO t001 (user_id, payload) VALUES ($1, 'app')"
+    )
 
 
 def test_fk_indexes_benchmark_prints_its_table() -> None:
