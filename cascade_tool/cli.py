@@ -131,7 +131,11 @@ def generate(
 @manifest_option
 @url_option
 @json_option
-def plan(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
+@click.option(
+    "--sql", "as_sql", is_flag=True,
+    help="Print the statements as one SQL script, in the revision's order and transactions (for review and linters).",
+)
+def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: bool) -> None:
     """Show what `alembic upgrade` would do to this database, entry by entry (read-only).
 
     Lists the exact statements per FK, what it would leave alone and why, what it would skip,
@@ -145,6 +149,8 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
         steps = planning.build_steps(conn, manifest)
     if as_json:
         click.echo(json.dumps({"entries": [s.to_json() for s in steps]}, indent=2))
+    elif as_sql:
+        click.echo(planning.script(steps, manifest), nl=False)
     else:
         print_plan(steps, manifest)
     if any(s.action == "blocked" for s in steps):

@@ -42,6 +42,11 @@ class Step:
     orphans: int | None = None
     partitions: int = 0  # per-partition copies re-created with the FK (names kept)
     advice: str | None = None  # what a person should do that the upgrade will not
+    # `statements`, by how the revision runs them: outside any transaction, in the swap's own
+    # short transaction, and in the validation's.
+    index_statements: list[str] = field(default_factory=list)
+    swap_statements: list[str] = field(default_factory=list)
+    validate_statements: list[str] = field(default_factory=list)
 
     @property
     def drift(self) -> bool:
@@ -92,14 +97,12 @@ def build_steps(
     return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes)
 
 
-def _statements(row: catalog.Row, indexes: list[catalog.Row]) -> list[str]:
-    """What the upgrade runs for this row, in order: index builds, the swap, the validation."""
-    out = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
+def _phases(row: catalog.Row, indexes: list[catalog.Row]) -> tuple[list[str], list[str], list[str]]:
+    """What the upgrade runs for this row: index builds, the swap, the validation."""
+    builds = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
     if row.status in ("convert", "create") and row.swap_sql:
-        out += list(row.swap_sql)
-        if row.validate_after:
-            out.append(row.validate_sql)
-    return out
+        return builds, list(row.swap_sql), [row.validate_sql] if row.validate_after else []
+    return builds, [], []
 
 
 def _index_advice(indexes: list[catalog.Row]) -> str | None:
@@ -124,6 +127,7 @@ def _steps(
     for row in rows:
         row_indexes = [] if row.i in shown else (indexes or {}).get(row.i, [])
         shown.add(row.i)
+        builds, swap, validate = _phases(row, row_indexes)
         entry = manifest.active[row.i]
         orphans = None
         if row.status == "create" and count_orphans and row.orphan_sql:
@@ -150,7 +154,10 @@ def _steps(
                 optional=bool(row.optional),
                 matches=int(row.matches or 0),
                 action=_action(row.status, orphans),
-                statements=_statements(row, row_indexes),
+                statements=builds + swap + validate,
+                index_statements=builds,
+                swap_statements=swap,
+                validate_statements=validate,
                 orphans=orphans,
                 partitions=len(row.clones or []),
                 advice=(
@@ -216,3 +223,29 @@ def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = 
     rows = catalog.resolve(conn, manifest)
     steps = _steps(conn, manifest, rows, count_orphans=False)
     return Verification(steps, _unlisted(conn, manifest, rows), strict)
+
+
+def script(steps: list[Step], manifest: Manifest) -> str:
+    """The plan as one SQL script, in the order and transactions the revision uses (without its
+    retries and bookkeeping): for review, and for linters such as squawk."""
+    options = manifest.options
+    out = [
+        "-- cascade-tool plan --sql: the statements the upgrade would run in this database now.",
+        "-- The revision retries each lock timeout with backoff and records every change for downgrade.",
+        f"SET lock_timeout = '{options.lock_timeout}';",
+    ]
+    builds = [s for step in steps for s in step.index_statements]
+    if builds:
+        out += ["", "-- FK indexes, built without blocking writes (outside any transaction)"]
+        out += ["SET statement_timeout = 0;"] + [f"{s};" for s in builds]
+    for step in steps:
+        if not step.swap_statements:
+            continue
+        out += ["", f"-- {step.table}({', '.join(step.columns)}) {step.constraint or ''}: {step.detail}".rstrip()]
+        # the revision cancels a swap after lock_retry_budget + statement_timeout (retries included)
+        out += ["BEGIN;", f"SET LOCAL statement_timeout = '{options.statement_timeout}';"]
+        out += [f"{s};" for s in step.swap_statements] + ["COMMIT;"]
+        if step.validate_statements:
+            out += ["BEGIN;", "SET LOCAL statement_timeout = 0;"]
+            out += [f"{s};" for s in step.validate_statements] + ["COMMIT;"]
+    return "\n".join(out) + "\n"
