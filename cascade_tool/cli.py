@@ -213,6 +213,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graph",
     "impact",
     "models",
+    "preflight",
 )
 
 
