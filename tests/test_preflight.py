@@ -23,6 +23,7 @@ from cascade_tool import preflight as preflight_lib
 from cascade_tool.manifest import load_manifest, parse_manifest
 from cascade_tool.pgserver import Cluster, ServerError
 from tests.conftest import DATA, Server, execute_sql
+from tests.test_corpus import CORPUS, corpus_db
 from tests.test_upgrade import QUIRKS_MANIFEST, quirks_loader
 
 MANIFEST = str(QUIRKS_MANIFEST)
@@ -264,11 +265,26 @@ def test_partitioned_table_sums_its_partitions(server: Server, quirks_db: str, r
 # --- max_locks_per_transaction -----------------------------------------------------------------
 
 def swap_lock_slots(url: str, table: str, constraint: str) -> int:
-    """Distinct locks (relations and objects) a validated DROP + ADD of one FK takes, rolled back."""
+    """Distinct locks (relations and objects) a validated DROP + ADD of one FK takes, rolled back.
+
+    That is the swap PostgreSQL 17 and earlier need for a partitioned table, and the most any
+    swap step takes (the NOT VALID swap and the VALIDATE each take a part of it).
+    """
+    schema, _, name = table.rpartition(".")
     with psycopg.connect(url) as conn:
-        conn.execute(sql.SQL(
-            "ALTER TABLE {t} DROP CONSTRAINT {c}, ADD CONSTRAINT {c} FOREIGN KEY (user_id)"
-            " REFERENCES users (id) ON DELETE CASCADE").format(t=sql.Identifier(table), c=sql.Identifier(constraint)))
+        row = conn.execute(
+            "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c"
+            " WHERE c.conrelid = %s::regclass AND c.conname = %s", (table, constraint)).fetchone()
+        assert row is not None
+        definition = str(row[0])
+        if " ON DELETE " in definition:
+            definition = re.sub(r" ON DELETE (SET NULL|SET DEFAULT|RESTRICT|NO ACTION)", " ON DELETE CASCADE",
+                                definition)
+        else:
+            definition += " ON DELETE CASCADE"
+        conn.execute(sql.SQL("ALTER TABLE {t} DROP CONSTRAINT {c}, ADD CONSTRAINT {c} ").format(
+            t=sql.Identifier(*(p for p in (schema, name) if p)), c=sql.Identifier(constraint))
+            + sql.SQL(definition))  # the server's own text for this FK, with a new ON DELETE
         row = conn.execute(
             "SELECT count(DISTINCT (locktype, relation, classid, objid, objsubid)) FROM pg_locks"
             " WHERE pid = pg_backend_pid() AND locktype IN ('relation', 'object')"
@@ -283,7 +299,7 @@ def test_max_locks_figure_matches_a_real_swap(quirks_db: str) -> None:
     assert finding.severity == "info"
     assert finding.detail["table"] == "public.measurements"  # the partitioned one is the largest step
     assert finding.detail["relations"] == 4  # measurements, its 2 partitions, users
-    actual = swap_lock_slots(quirks_db, "measurements", "measurements_user_fk")
+    actual = swap_lock_slots(quirks_db, "public.measurements", "measurements_user_fk")
     assert actual <= finding.detail["lock_slots"] <= 1.5 * actual
     assert finding.message.endswith("max_locks_per_transaction = 256 is enough")
 
@@ -306,7 +322,7 @@ def test_max_locks_too_low_for_a_many_partition_table(quirks_db: str, run_cli: A
     assert detail["relations"] == 72  # readings, 70 partitions, users
     with psycopg.connect(quirks_db) as conn:
         max_locks = int(conn.execute("SHOW max_locks_per_transaction").fetchone()[0])  # type: ignore[index]
-    actual = swap_lock_slots(quirks_db, "readings", "readings_user_id_fkey")
+    actual = swap_lock_slots(quirks_db, "public.readings", "readings_user_id_fkey")
     assert max_locks < actual <= detail["lock_slots"] <= 1.3 * actual
     suggested = -(-detail["lock_slots"] // 64) * 64
     assert detail["suggested"] == suggested
@@ -410,3 +426,39 @@ def test_forgotten_prepared_transaction_is_reported(tmp_path: Path) -> None:
         assert run_preflight(url).warnings == ()
     finally:
         cluster.stop()
+
+
+# --- GitLab's schema ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def gitlab_db(server: Server) -> Iterator[str]:
+    """A copy of GitLab's schema (the template test_corpus.py builds, shared per server)."""
+    yield from corpus_db(server, "gitlab", "structure.sql")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus not present")
+def test_gitlab(gitlab_db: str, run_cli: Any) -> None:
+    """192 entries: every FK column covered (by partial IS NOT NULL indexes, as lint finds), and the
+    64-partition work_item_descriptions swap needs more lock slots than max_locks_per_transaction."""
+    started = time.monotonic()
+    result = run_cli("preflight", "--manifest", str(DATA / "gitlab_manifest.toml"), "--database-url", gitlab_db,
+                     "--json")
+    elapsed = time.monotonic() - started
+    assert result.code == 1, result.err
+    data = json.loads(result.out)
+    tables = [f for f in data["findings"] if f["kind"] == "table"]
+    assert len(tables) == 192
+    assert [f["object"] for f in tables if not f["detail"]["indexed"]] == [
+        "public.merge_requests_merge_data(merge_user_id)"]  # partitioned, with no partitions yet
+    assert "; no partitions yet;" in next(f["message"] for f in tables if not f["detail"]["indexed"])
+    (locks,) = [f for f in data["findings"] if f["kind"] == "max_locks"]
+    assert (locks["severity"], locks["detail"]["table"], locks["detail"]["relations"]) == (
+        "warning", "public.work_item_descriptions", 66)
+    with psycopg.connect(gitlab_db) as conn:
+        row = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'public.work_item_descriptions'::regclass"
+            " AND confrelid = 'public.users'::regclass AND contype = 'f'").fetchone()
+    assert row is not None
+    actual = swap_lock_slots(gitlab_db, "public.work_item_descriptions", str(row[0]))
+    assert 256 < actual <= locks["detail"]["lock_slots"] <= 1.25 * actual
+    assert data["seconds"] < 5 and elapsed < 20

@@ -188,11 +188,12 @@ pf_cost AS (
              AS step_relations,
            -- Lock slots it takes, as measured on PostgreSQL 15 and 18 (see README.preflight.md):
            -- those relations, the indexes of the tables holding rows (the validation's join opens
-           -- them), and about four object locks per FK clone (constraint and triggers) plus six.
+           -- them), four object locks per FK clone (its constraint and triggers: three on 15),
+           -- six for the FK itself, and up to six for pg_constraint and its indexes.
            pf_cr.relations + pf_cr.indexes
              + CASE WHEN pf_l.trelid = pf_l.relid THEN 0 ELSE pf_tr.relations + pf_tr.indexes END
              + 4 * (pf_cr.partitions + CASE WHEN pf_l.trelid = pf_l.relid THEN 0 ELSE pf_tr.partitions END)
-             + 6 AS step_locks,
+             + 12 AS step_locks,
            CASE WHEN pf_cr.unanalyzed > 0 THEN 'unknown'
                 WHEN pf_cr.heap_bytes = 0 THEN 'none'
                 WHEN pf_cr.heap_bytes < 10 * 1024 * 1024 THEN 'trivial'
@@ -328,9 +329,10 @@ pf_finding (severity, kind, object, message, detail, sort_key) AS (
              || 'the swap validates the new FK inside its own transaction, holding ACCESS EXCLUSIVE on '
              || pf_c.display || ' and ' || pf_c.target_display || ' while it scans '
              || CASE WHEN pf_c.unknown_rows = 0 THEN 'about ' || pf_c.est_rows || ' rows' ELSE 'its rows' END
-             || ' in ' || pf_c.partitions || ' partition(s) ('
-             || CASE WHEN pf_c.unanalyzed = 0 THEN pg_catalog.pg_size_pretty(pf_c.heap_bytes)
-                     ELSE 'size unknown until ANALYZE' END || ')',
+             || CASE WHEN pf_c.leaves = 0 THEN ' (it has no partitions yet)'
+                     ELSE ' in ' || pf_c.leaves || ' partition(s) ('
+                          || CASE WHEN pf_c.unanalyzed = 0 THEN pg_catalog.pg_size_pretty(pf_c.heap_bytes)
+                                  ELSE 'size unknown until ANALYZE' END || ')' END,
            jsonb_build_object('table', pf_c.display, 'columns', to_jsonb(pf_c.columns),
                               'target', pf_c.target_display, 'rows_estimate', pf_c.est_rows,
                               'heap_bytes', pf_c.heap_bytes, 'partitions', pf_c.partitions,
@@ -353,7 +355,8 @@ pf_finding (severity, kind, object, message, detail, sort_key) AS (
                           || (ceil(pf_c.step_locks / 64.0) * 64)::bigint
                           || ' (a server restart is needed)'
                      ELSE ' is enough' END,
-           jsonb_build_object('table', pf_c.display, 'target', pf_c.target_display,
+           jsonb_build_object('table', pf_c.display, 'columns', to_jsonb(pf_c.columns),
+                              'target', pf_c.target_display,
                               'relations', pf_c.step_relations, 'lock_slots', pf_c.step_locks,
                               'max_locks_per_transaction', pf_s.max_locks,
                               'suggested', CASE WHEN pf_c.step_locks > pf_s.max_locks
