@@ -1,8 +1,8 @@
 """preflight: what would make the upgrade wait or fail in this database now, and what it costs.
 
-The findings come from one read-only catalog query, `sql/preflight.sql`, which the generated
-revision also embeds (its start runs the same text and raises each warning), so the command and
-the deploy judge the database the same way. Here the query runs in a READ ONLY transaction that
+The findings come from one read-only catalog query, `sql/preflight.sql`, written so that the
+generated revision can embed it verbatim (its upgrade runs the text first and raises each
+finding as a WARNING), so the command and the deploy judge the database the same way. Here the query runs in a READ ONLY transaction that
 is rolled back at once, so preflight itself holds no lock and no snapshot for longer than it takes.
 """
 

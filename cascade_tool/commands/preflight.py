@@ -1,7 +1,7 @@
 """`cascade-tool preflight`: before a deploy, what would make the upgrade wait or fail here now.
 
-The library is cascade_tool/preflight.py (one read-only query, sql/preflight.sql, which the
-generated revision also runs at its start); this module parses, makes one call and prints.
+The library is cascade_tool/preflight.py (one read-only query, sql/preflight.sql, written so the
+generated revision can run it at its start); this module parses, makes one call and prints.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def preflight(manifest_path: Path, database_url: str | None, as_json: bool, long
         validation cost (partitioned tables summed over their partitions);
       - on PostgreSQL 17 and earlier, partitioned tables whose FK is validated inside the swap;
       - max_locks_per_transaction against the lock slots of the largest swap step.
-    The generated revision runs the same query at its start and prints these as warnings.
+    The query is written to be embedded verbatim in the generated revision, whose upgrade
+    runs it first and raises its findings as warnings.
 
     Exit codes: 0 no warnings; 1 warnings (the upgrade would wait or fail now);
     2 usage, input or connection error.
