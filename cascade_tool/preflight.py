@@ -2,8 +2,9 @@
 
 The findings come from one read-only catalog query, `sql/preflight.sql`, written so that the
 generated revision can embed it verbatim (its upgrade runs the text first and raises each
-finding as a WARNING), so the command and the deploy judge the database the same way. Here the query runs in a READ ONLY transaction that
-is rolled back at once, so preflight itself holds no lock and no snapshot for longer than it takes.
+finding as a WARNING), so the command and the deploy judge the database the same way. Here the
+query runs in a READ ONLY transaction that is rolled back at once; the query itself takes no lock
+on any table, so it never queues behind the sessions it reports.
 """
 
 from __future__ import annotations
