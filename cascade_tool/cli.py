@@ -219,6 +219,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graph",
     "impact",
     "models",
+    "preflight",
 )
 
 
