@@ -213,6 +213,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graph",
     "impact",
     "models",
+    "orphans",
+    "quarantine",
 )
 
 
