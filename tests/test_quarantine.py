@@ -180,7 +180,8 @@ def test_round_trip_quarantine_then_restore_gives_identical_tables(db: str) -> N
     names = wire(db, manifest, notices=notices)
     assert len(names) == 4
     with psycopg.connect(db) as conn:
-        assert conn.execute("SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f'").fetchone() == (True,)
+        validated = conn.execute("SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f'").fetchone()
+        assert validated == (True,)
         got = dict(conn.execute(
             "SELECT table_name || ':' || action, count(*) FROM cascade_quarantine.rows GROUP BY 1").fetchall())
     assert got == {"notes:moved": 20, "comments:nulled": 10, "memberships:nulled": 5, "consents:moved": 9}
@@ -189,11 +190,13 @@ def test_round_trip_quarantine_then_restore_gives_identical_tables(db: str) -> N
     assert count(db, "SELECT count(*) FROM comments WHERE author_id IS NULL") == 10 + 6
     assert count(db, "SELECT count(*) FROM memberships WHERE user_id IS NULL AND tenant_id IS NULL") == 5
     # the partly NULL keys were not orphans and are untouched
-    assert count(db, "SELECT count(*) FROM memberships WHERE role = 'partly null' AND num_nulls(user_id, tenant_id) = 1") == 2
+    partly_null = "SELECT count(*) FROM memberships WHERE role = 'partly null' AND num_nulls(user_id, tenant_id) = 1"
+    assert count(db, partly_null) == 2
     # progress: one NOTICE per batch of at most 4 rows, then a summary per entry
-    assert "cascade-tool: public.notes(user_id): batch 5: 4 orphan row(s) moved to cascade_quarantine.rows, 20 in all" in " ".join(notices)
-    assert any(n.startswith("cascade-tool: public.comments(author_id): 10 orphan row(s) set to NULL in 3 batch(es) of up to 4")
-               for n in notices)
+    assert ("cascade-tool: public.notes(user_id): batch 5: 4 orphan row(s) moved to cascade_quarantine.rows,"
+            " 20 in all") in " ".join(notices)
+    assert any(n.startswith("cascade-tool: public.comments(author_id): 10 orphan row(s) set to NULL in 3 batch(es)"
+                            " of up to 4") for n in notices)
 
     unwire(db, names)
     assert contents(db) == before
@@ -225,7 +228,8 @@ def test_quarantine_rows_keep_what_a_person_needs(db: str) -> None:
 
 
 def test_zero_orphans_changes_nothing_and_creates_no_storage(empty_db: str) -> None:
-    execute_sql(empty_db, "CREATE TABLE users (id int PRIMARY KEY); CREATE TABLE posts (id int PRIMARY KEY, user_id int);"
+    execute_sql(empty_db, "CREATE TABLE users (id int PRIMARY KEY);"
+                          "CREATE TABLE posts (id int PRIMARY KEY, user_id int);"
                           "INSERT INTO users VALUES (1); INSERT INTO posts VALUES (1, 1), (2, NULL);")
     manifest = parse_manifest('[target]\ntable = "users"\n[[tables]]\nname = "posts"\ncolumns = ["user_id"]\n'
                               'orphans = "quarantine"\n')
@@ -233,7 +237,8 @@ def test_zero_orphans_changes_nothing_and_creates_no_storage(empty_db: str) -> N
     wire(empty_db, manifest, notices=notices)
     assert count(empty_db, "SELECT to_regnamespace('cascade_quarantine')") is None
     assert count(empty_db, "SELECT count(*) FROM posts") == 2
-    assert notices[-1].startswith("cascade-tool: public.posts(user_id): 0 orphan row(s) moved to cascade_quarantine.rows in 0 batch(es)")
+    assert notices[-1].startswith(
+        "cascade-tool: public.posts(user_id): 0 orphan row(s) moved to cascade_quarantine.rows in 0 batch(es)")
 
 
 def test_fail_policy_stops_with_table_column_and_count(db: str) -> None:
@@ -271,8 +276,9 @@ def test_set_null_is_refused_on_a_not_null_column_and_without_a_key(db: str) -> 
         with pytest.raises(psycopg.errors.RaiseException, match="user_id is NOT NULL"):
             conn.execute("CALL pg_temp.cascade_tool_resolve_orphans('r', %s, 100)", [Jsonb(notes)])
         # a replica identity index is a key too
-        conn.execute("ALTER TABLE logs ADD COLUMN id int; UPDATE logs SET id = 1; ALTER TABLE logs ALTER id SET NOT NULL;"
-                     "CREATE UNIQUE INDEX logs_id ON logs (id); ALTER TABLE logs REPLICA IDENTITY USING INDEX logs_id")
+        conn.execute("ALTER TABLE logs ADD COLUMN id int; UPDATE logs SET id = 1;"
+                     "ALTER TABLE logs ALTER id SET NOT NULL; CREATE UNIQUE INDEX logs_id ON logs (id);"
+                     "ALTER TABLE logs REPLICA IDENTITY USING INDEX logs_id")
         assert conn.execute(check, [Jsonb(logs)]).fetchone() == (None,)
     assert contents(db) == before
 
@@ -296,9 +302,10 @@ def test_rows_that_other_rows_reference_are_not_moved(db: str) -> None:
         conn.execute((entry["ddl"] + " NOT VALID").encode())
         with pytest.raises(psycopg.errors.RaiseException) as exc:
             conn.execute("CALL pg_temp.cascade_tool_resolve_orphans('r', %s, 5)", [Jsonb(entry)])
-    assert exc.value.diag.message_primary == ("cascade-tool: public.notes(user_id): 2 row(s) of public.note_likes (foreign key"
-                              " note_likes_note_id_fkey, ON DELETE CASCADE) reference orphan rows of public.notes,"
-                              " which would take them along")
+    assert exc.value.diag.message_primary == (
+        "cascade-tool: public.notes(user_id): 2 row(s) of public.note_likes (foreign key"
+        " note_likes_note_id_fkey, ON DELETE CASCADE) reference orphan rows of public.notes,"
+        " which would take them along")
     assert contents(db, ("notes", "note_likes")) == before
 
 
@@ -322,7 +329,8 @@ def test_offline_psql_script_quarantines_and_validates(db: str, server: Server, 
     assert result.returncode == 0, result.stderr
     assert "NOTICE:  cascade-tool: public.notes(user_id): batch 7: 2 orphan row(s) moved" in result.stderr
     assert count(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated") == 4
-    assert count(db, "SELECT count(*) FROM cascade_quarantine.rows WHERE revision = 'offline1'") == sum(EXPECTED.values())
+    recorded = count(db, "SELECT count(*) FROM cascade_quarantine.rows WHERE revision = 'offline1'")
+    assert recorded == sum(EXPECTED.values())
 
     down = tmp_path / "downgrade.sql"
     down.write_text(quarantine.routines_sql() + "\nBEGIN;\n" + "".join(
@@ -372,7 +380,8 @@ def test_a_session_killed_mid_batch_reruns_to_the_same_result(empty_db: str, pol
         worker.execute((entry["ddl"] + " NOT VALID").encode())
         # the hook goes on the quarantine table once it exists: create it the way the procedure does
         worker.execute("CALL pg_temp.cascade_tool_quarantine_setup()")
-        worker.execute("CREATE TRIGGER hold AFTER INSERT ON cascade_quarantine.rows FOR EACH STATEMENT EXECUTE FUNCTION hold()")
+        worker.execute("CREATE TRIGGER hold AFTER INSERT ON cascade_quarantine.rows"
+                       " FOR EACH STATEMENT EXECUTE FUNCTION hold()")
         pid = worker.info.backend_pid
         errors: list[BaseException] = []
 
@@ -407,7 +416,8 @@ def test_a_session_killed_mid_batch_reruns_to_the_same_result(empty_db: str, pol
         conn.execute("CALL pg_temp.cascade_tool_resolve_orphans('r1', %s, 10)", [Jsonb(entry)])
         name = conn.execute("SELECT pg_temp.cascade_tool_orphan_fk(%s)->>'conname'", [Jsonb(entry)]).fetchone()
         assert name is not None
-        conn.execute(psycopg.sql.SQL("ALTER TABLE posts VALIDATE CONSTRAINT {}").format(psycopg.sql.Identifier(name[0])))
+        conn.execute(psycopg.sql.SQL("ALTER TABLE posts VALIDATE CONSTRAINT {}").format(
+            psycopg.sql.Identifier(name[0])))
     assert count(empty_db, orphans_left) == 0
     assert count(empty_db, "SELECT count(*) FROM cascade_quarantine.rows") == 100
     assert count(empty_db, "SELECT count(DISTINCT row_key) FROM cascade_quarantine.rows") == 100
@@ -426,15 +436,16 @@ def test_restore_puts_back_only_rows_whose_parent_exists(db: str) -> None:
     """While the FK is in place, a row goes back only when its parent exists again."""
     manifest = parse_manifest(MANIFEST)
     wire(db, manifest, revision="r9")
+    restore = "SELECT pg_temp.cascade_tool_restore_quarantined('r9', 'public', 'notes', 'test')"
     with session(db) as conn:
-        result = conn.execute("SELECT pg_temp.cascade_tool_restore_quarantined('r9', 'public', 'notes', 'test')").fetchone()
+        result = conn.execute(restore).fetchone()
         assert result is not None
         assert result[0]["restored"] == 0 and result[0]["unnulled"] == 0
         (left,) = result[0]["left"]
         assert left["rows"] == 20 and left["table"] == "public.notes" and len(left["ids"]) == 5
         assert left["why"].startswith("no row of public.users (id) matches (foreign key ")
         conn.execute("INSERT INTO users VALUES (1003, 0), (1006, 0)")
-        result = conn.execute("SELECT pg_temp.cascade_tool_restore_quarantined('r9', 'public', 'notes', 'test')").fetchone()
+        result = conn.execute(restore).fetchone()
         assert result is not None and result[0]["restored"] == 2 and result[0]["left"][0]["rows"] == 18
     assert count(db, "SELECT count(*) FROM notes WHERE user_id IN (1003, 1006)") == 2
     assert count(db, "SELECT count(*) FROM cascade_quarantine.rows WHERE restored_by = 'test'") == 2
