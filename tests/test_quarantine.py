@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from cascade_tool import catalog, quarantine
 from cascade_tool.manifest import Manifest, parse_manifest
-from tests.conftest import Server, execute_sql
+from tests.conftest import Server, dump_schema, execute_sql
 
 SCHEMA = """
 CREATE TABLE users (id bigint PRIMARY KEY, tenant_id int NOT NULL, UNIQUE (id, tenant_id));
@@ -172,10 +172,12 @@ def db(empty_db: str) -> str:
     return empty_db
 
 
-def test_round_trip_quarantine_then_restore_gives_identical_tables(db: str) -> None:
-    """Moved rows and nulled values come back exactly: every table compared sorted, as text."""
+def test_round_trip_quarantine_then_restore_gives_identical_tables(db: str, server: Server) -> None:
+    """Moved rows and nulled values come back exactly: every table compared sorted, as text, and
+    the schema dump is byte for byte what it was."""
     manifest = parse_manifest(MANIFEST)
     before = contents(db)
+    schema_before = dump_schema(server, db)
     notices: list[str] = []
     names = wire(db, manifest, notices=notices)
     assert len(names) == 4
@@ -200,6 +202,7 @@ def test_round_trip_quarantine_then_restore_gives_identical_tables(db: str) -> N
 
     unwire(db, names)
     assert contents(db) == before
+    assert dump_schema(server, db) == schema_before
     # nothing left behind: the storage goes when the last revision's rows are back
     assert count(db, "SELECT to_regnamespace('cascade_quarantine')") is None
     assert count(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == 0
@@ -487,3 +490,31 @@ def test_routines_can_be_embedded_in_a_revision() -> None:
                  "cascade_tool_resolve_orphans(p_revision text, p_entry jsonb, p_batch integer)",
                  "cascade_tool_restore_revision(p_revision text)"):
         assert f"pg_temp.{name}" in text
+
+
+def test_restore_leaves_rows_that_would_clash_and_says_why(db: str) -> None:
+    """A re-used key, a nulled value overwritten since, a nulled row deleted since: left, listed."""
+    wire(db, parse_manifest(MANIFEST), revision="r5")
+    execute_sql(db, "ALTER TABLE notes DROP CONSTRAINT notes_user_id_fkey;"
+                    "ALTER TABLE comments DROP CONSTRAINT comments_author_id_fkey;"
+                    "INSERT INTO notes (id, user_id, body) OVERRIDING SYSTEM VALUE VALUES (3, 1, 'id 3 again');"
+                    "UPDATE comments SET author_id = 1 WHERE id = 8; DELETE FROM comments WHERE id = 12;")
+    with session(db) as conn:
+        result = conn.execute(
+            "SELECT pg_temp.cascade_tool_restore_quarantined('r5', 'public', NULL, 'test')").fetchone()
+    assert result is not None
+    left = {(x["table"], x["action"]): x for x in result[0]["left"]}
+    assert set(left) == {("public.notes", "moved"), ("public.comments", "nulled"), ("public.memberships", "nulled"),
+                         ("public.consents", "moved")}
+    # memberships and consents still have their FK: their rows wait for their parents
+    assert left["public.consents", "moved"]["why"].startswith("no row of public.users (id, tenant_id) matches")
+    assert left["public.memberships", "nulled"]["rows"] == 5
+    assert (left["public.notes", "moved"]["rows"], left["public.notes", "moved"]["why"]) == (
+        1, "a row with the same (id) is in the table again")
+    assert (left["public.comments", "nulled"]["rows"], left["public.comments", "nulled"]["why"]) == (
+        2, "the row is gone, or its author_id no longer NULL")
+    # everything else went back
+    assert result[0]["restored"] == 19 and result[0]["unnulled"] == 8
+    assert count(db, "SELECT body FROM notes WHERE id = 3") == "id 3 again"
+    assert count(db, "SELECT author_id FROM comments WHERE id = 8") == 1
+    assert count(db, "SELECT count(*) FROM cascade_quarantine.rows WHERE restored_at IS NULL") == 1 + 2 + 5 + 9
