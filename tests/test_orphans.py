@@ -97,8 +97,8 @@ def test_seed_002_story_end_to_end(seed: tuple[str, str], run_cli: Any) -> None:
     lines = report.out.splitlines()
     assert lines[0] == ("tables[0] public.chat_messages_v2(conversation_id) -> "
                         "public.conversation_sessions(conversation_id): no foreign key yet")
-    assert lines[1].startswith("  289 orphan row(s), 43 missing key(s): (")
-    assert lines[1].endswith(", ...") and lines[1].count("(") == 2 + 5
+    assert lines[1].startswith("  289 orphan row(s), 43 missing key(s): 0198b584-b778-d691-5a13-4786257e2f68, ")
+    assert lines[1].endswith(", ...") and lines[1].count(", ") == 1 + 4 + 1  # 5 keys, then "..."
     assert lines[2] == ('  orphans = "quarantine": the upgrade moves them to cascade_quarantine.rows '
                         "(cascade-tool quarantine restore puts them back)")
     assert lines[3] == ("  public.conversation_sessions(conversation_id) is not unique: 0 referenced key value(s)"

@@ -28,7 +28,8 @@ def _lines(f: orphans_lib.Finding) -> list[str]:
     state = "no foreign key yet" if f.constraint is None else f"foreign key {f.constraint} is NOT VALID"
     out = [f"tables[{f.entry}] {f.table}({cols}) -> {f.target}({', '.join(f.references)}): {state}"]
     if f.orphans:
-        keys = ", ".join("(" + ", ".join("NULL" if v is None else v for v in k) + ")" for k in f.sample_keys)
+        shown = [", ".join("NULL" if v is None else v for v in k) for k in f.sample_keys]
+        keys = ", ".join(shown if len(f.columns) == 1 else [f"({k})" for k in shown])
         more = ", ..." if f.missing_keys > len(f.sample_keys) else ""
         out.append(f"  {f.orphans} orphan row(s), {f.missing_keys} missing key(s): {keys}{more}")
         if f.constraint is None:
