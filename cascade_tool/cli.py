@@ -219,7 +219,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graph",
     "impact",
     "models",
+    "orphans",
     "preflight",
+    "quarantine",
 )
 
 
