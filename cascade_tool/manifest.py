@@ -30,7 +30,7 @@ _ENTRY_KEYS = {
     "name", "group", "columns", "references", "on_delete", "target", "optional", "stale",
     "orphans", "add_unique",
 }
-_OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes"}
+_OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes", "orphan_batch_size"}
 _DURATION = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|min|h)?\s*$")
 _UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
 
@@ -82,6 +82,7 @@ class Options:
     lock_retry_budget: str = "60s"  # attempts are retried with backoff for this long in all
     statement_timeout: str = "10s"  # a swap is cancelled after lock_retry_budget + this
     create_indexes: bool = True  # CREATE INDEX CONCURRENTLY for FK columns without an index
+    orphan_batch_size: int = 5000  # orphan rows moved or nulled per committed batch
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +90,7 @@ class Options:
             "lock_retry_budget": self.lock_retry_budget,
             "statement_timeout": self.statement_timeout,
             "create_indexes": self.create_indexes,
+            "orphan_batch_size": self.orphan_batch_size,
         }
 
 
@@ -362,4 +364,9 @@ def _options(table: Any, where: str) -> Options:
         if not isinstance(raw["create_indexes"], bool):
             raise ManifestError(f"{where}: create_indexes must be true or false")
         values["create_indexes"] = raw["create_indexes"]
+    if "orphan_batch_size" in raw:
+        size = raw["orphan_batch_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ManifestError(f"{where}: orphan_batch_size must be a positive number of rows")
+        values["orphan_batch_size"] = size
     return Options(**values)

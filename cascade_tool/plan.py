@@ -74,11 +74,11 @@ class Unlisted:
         return asdict(self)
 
 
-def _action(status: str, orphans: int | None) -> str:
+def _action(status: str, orphans: int | None, policy: str = "fail", add_unique: bool = False) -> str:
     if status == "convert":
         return "convert"
-    if status == "create":
-        return "blocked" if orphans else "create"
+    if status == "create" or (status == "not_unique" and add_unique):
+        return "blocked" if orphans and policy == "fail" else "create"
     if status in MISSING:
         return "skip"
     if status in BLOCKING:
@@ -130,14 +130,19 @@ def _steps(
         builds, swap, validate = _phases(row, row_indexes)
         entry = manifest.active[row.i]
         orphans = None
-        if row.status == "create" and count_orphans and row.orphan_sql:
+        new_key = row.status == "not_unique" and bool(row.add_unique)
+        if (row.status == "create" or new_key) and count_orphans and row.orphan_sql:
             orphans = catalog.count(conn, row.orphan_sql)
         detail = row.detail
+        if new_key:
+            detail += ": add_unique builds a unique index on them first, then the FK is created"
         if orphans:
-            detail = (
-                f"{orphans} row(s) reference no row of {row.target_display}: "
-                "the upgrade would stop before changing anything"
-            )
+            detail = f"{orphans} row(s) reference no row of {row.target_display}: " + {
+                "fail": "the upgrade would stop before changing anything",
+                "quarantine": "the upgrade moves them to cascade_quarantine.rows (orphans = quarantine)",
+                "set-null": "the upgrade sets their FK columns to NULL, keeping the values in "
+                "cascade_quarantine.rows (orphans = set-null)",
+            }[str(row.orphans)]
         steps.append(
             Step(
                 entry=entry.index,
@@ -153,7 +158,7 @@ def _steps(
                 validated=row.validated,
                 optional=bool(row.optional),
                 matches=int(row.matches or 0),
-                action=_action(row.status, orphans),
+                action=_action(row.status, orphans, str(row.orphans), bool(row.add_unique)),
                 statements=builds + swap + validate,
                 index_statements=builds,
                 swap_statements=swap,

@@ -255,7 +255,7 @@ def test_partitioned_table_sums_its_partitions(server: Server, quirks_db: str, r
     if server.version <= 17:
         assert result.code == 1
         assert [(f["severity"], f["object"]) for f in swaps] == [("warning", "public.measurements(user_id)")]
-        assert ("holding ACCESS EXCLUSIVE on public.measurements and public.users while it scans about"
+        assert ("holding SHARE ROW EXCLUSIVE (writes wait) on public.measurements and public.users while it scans about"
                 in swaps[0]["message"])
     else:
         assert result.code == 0, result.out

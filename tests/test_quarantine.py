@@ -133,6 +133,12 @@ def session(url: str, notices: list[str] | None = None) -> psycopg.Connection[An
     return conn
 
 
+def not_valid_add(entry: dict[str, Any]) -> str:
+    """The lookup's statement that creates the entry's FK, NOT VALID."""
+    statement = str(entry["swap_sql"][0])
+    return statement if statement.endswith(" NOT VALID") else statement + " NOT VALID"
+
+
 def wire(url: str, manifest: Manifest, revision: str = "rev1", batch: int = 4,
          notices: list[str] | None = None) -> list[str]:
     """What the online revision does per entry; returns the constraint names it validated."""
@@ -141,7 +147,7 @@ def wire(url: str, manifest: Manifest, revision: str = "rev1", batch: int = 4,
         for entry in entries(url, manifest):
             problem = conn.execute("SELECT pg_temp.cascade_tool_orphans_precheck(%s)", [Jsonb(entry)]).fetchone()
             assert problem is not None and problem[0] is None, problem
-            conn.execute((entry["ddl"] + " NOT VALID").encode())
+            conn.execute(not_valid_add(entry).encode())
             conn.execute("CALL pg_temp.cascade_tool_resolve_orphans(%s, %s, %s)", [revision, Jsonb(entry), batch])
             fk = conn.execute("SELECT pg_temp.cascade_tool_orphan_fk(%s)", [Jsonb(entry)]).fetchone()
             assert fk is not None
@@ -253,7 +259,7 @@ def test_fail_policy_stops_with_table_column_and_count(db: str) -> None:
         problem = conn.execute("SELECT pg_temp.cascade_tool_orphans_precheck(%s)", [Jsonb(entry)]).fetchone()
         assert problem == ('public.notes(user_id): 20 row(s) reference no row of public.users, so the foreign key'
                            ' cannot be created (orphans = "fail"; "quarantine" or "set-null" keep them aside)',)
-        conn.execute((entry["ddl"] + " NOT VALID").encode())
+        conn.execute(not_valid_add(entry).encode())
         with pytest.raises(psycopg.errors.RaiseException, match=r"public.notes\(user_id\): 20 row\(s\)"):
             conn.execute("CALL pg_temp.cascade_tool_resolve_orphans('r', %s, 100)", [Jsonb(entry)])
     assert contents(db) == before
@@ -275,7 +281,7 @@ def test_set_null_is_refused_on_a_not_null_column_and_without_a_key(db: str) -> 
         assert conn.execute(check, [Jsonb(logs)]).fetchone() == (
             'public.logs(user_id): orphans = "set-null" needs a primary key or a replica identity index on'
             ' public.logs, to find each nulled row again on restore; use orphans = "quarantine"',)
-        conn.execute((notes["ddl"] + " NOT VALID").encode())
+        conn.execute(not_valid_add(notes).encode())
         with pytest.raises(psycopg.errors.RaiseException, match="user_id is NOT NULL"):
             conn.execute("CALL pg_temp.cascade_tool_resolve_orphans('r', %s, 100)", [Jsonb(notes)])
         # a replica identity index is a key too
@@ -302,7 +308,7 @@ def test_rows_that_other_rows_reference_are_not_moved(db: str) -> None:
     entry = entries(db, parse_manifest(MANIFEST))[0]
     before = contents(db, ("notes", "note_likes"))
     with session(db) as conn:
-        conn.execute((entry["ddl"] + " NOT VALID").encode())
+        conn.execute(not_valid_add(entry).encode())
         with pytest.raises(psycopg.errors.RaiseException) as exc:
             conn.execute("CALL pg_temp.cascade_tool_resolve_orphans('r', %s, 5)", [Jsonb(entry)])
     assert exc.value.diag.message_primary == (
@@ -321,7 +327,7 @@ def test_offline_psql_script_quarantines_and_validates(db: str, server: Server, 
         literal = "$entry$" + json.dumps(entry) + "$entry$::jsonb"
         script.append(f"DO $do$ BEGIN IF pg_temp.cascade_tool_orphans_precheck({literal}) IS NOT NULL THEN"
                       f" RAISE EXCEPTION '%', pg_temp.cascade_tool_orphans_precheck({literal}); END IF; END $do$;")
-        script.append(entry["ddl"] + " NOT VALID;")
+        script.append(not_valid_add(entry) + ";")
         script.append(f"CALL pg_temp.cascade_tool_resolve_orphans('offline1', {literal}, 3);")
         script.append(f"DO $do$ BEGIN EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', {entry['q_table']!r},"
                       f" pg_temp.cascade_tool_orphan_fk({literal})->>'conname'); END $do$;")
@@ -380,7 +386,7 @@ def test_a_session_killed_mid_batch_reruns_to_the_same_result(empty_db: str, pol
     with psycopg.connect(empty_db, autocommit=True) as killer:
         killer.execute("SELECT pg_advisory_lock(4242)")
         worker = session(empty_db)
-        worker.execute((entry["ddl"] + " NOT VALID").encode())
+        worker.execute(not_valid_add(entry).encode())
         # the hook goes on the quarantine table once it exists: create it the way the procedure does
         worker.execute("CALL pg_temp.cascade_tool_quarantine_setup()")
         worker.execute("CREATE TRIGGER hold AFTER INSERT ON cascade_quarantine.rows"

@@ -326,7 +326,7 @@ pf_finding (severity, kind, object, message, detail, sort_key) AS (
            'partitioned_swap', pf_c.display || '(' || array_to_string(pf_c.columns, ', ') || ')',
            pf_c.display || ' is partitioned and this is PostgreSQL '
              || (pf_s.version_num / 10000) || ': NOT VALID is refused on partitioned tables before 18, so '
-             || 'the swap validates the new FK inside its own transaction, holding ACCESS EXCLUSIVE on '
+             || 'the swap validates the new FK inside its own transaction, holding SHARE ROW EXCLUSIVE (writes wait) on '
              || pf_c.display || ' and ' || pf_c.target_display || ' while it scans '
              || CASE WHEN pf_c.unknown_rows = 0 THEN 'about ' || pf_c.est_rows || ' rows' ELSE 'its rows' END
              || CASE WHEN pf_c.leaves = 0 THEN ' (it has no partitions yet)'

@@ -87,7 +87,7 @@ ENTRIES: list[dict[str, Any]] = [
 ]
 
 # Deploy-time settings, from the manifest's [options]; see the docstring for overrides.
-OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", "statement_timeout": "10s", "create_indexes": True}
+OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", "statement_timeout": "10s", "create_indexes": True, "orphan_batch_size": 5000}
 
 _ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$")
@@ -127,7 +127,11 @@ def _settings() -> dict[str, Any]:
         value = given.get(name, os.environ.get("CASCADE_TOOL_" + name.upper()))
         if value is None:
             continue
-        if name == "create_indexes":
+        if name == "orphan_batch_size":
+            if not str(value).isdigit() or int(value) < 1:
+                raise ValueError(f"cascade-tool: orphan_batch_size={value!r}: expected a positive number of rows")
+            out[name] = int(value)
+        elif name == "create_indexes":
             if str(value).lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
                 raise ValueError(f"cascade-tool: create_indexes={value!r}: expected true or false")
             out[name] = str(value).lower() in ("true", "1", "yes", "on")
@@ -274,7 +278,7 @@ entry AS (
     FROM jsonb_to_recordset(v_entries) AS x(
         i integer, schema text, "table" text, columns text[],
         target_schema text, target_table text, "references" text[],
-        on_delete text, optional boolean)
+        on_delete text, optional boolean, orphans text, add_unique boolean)
 ),
 located AS (
     -- An unqualified name resolves like PostgreSQL does: first schema on search_path.
@@ -509,6 +513,8 @@ SELECT
         ELSE 'no foreign key yet: one will be created'
     END AS detail,
     f.optional,
+    COALESCE(f.orphans, 'fail') AS orphans,
+    COALESCE(f.add_unique, false) AS add_unique,
     f.on_delete AS wanted_action,
     COALESCE(f.table_schema || '.' || f.table_name, COALESCE(f.schema || '.', '') || f."table") AS table_display,
     COALESCE(f.target_schema_found || '.' || f.target_name_found,
@@ -557,7 +563,7 @@ SELECT
     f.tmp_name,
     f.create_name,
     CASE
-        WHEN f.fk_oid IS NULL AND f.relid IS NOT NULL AND f.trelid IS NOT NULL
+        WHEN f.relid IS NOT NULL AND f.trelid IS NOT NULL
              AND cardinality(f.missing_columns) = 0 AND f.refs IS NOT NULL
              AND cardinality(f.missing_refs) = 0
         THEN 'SELECT count(*) FROM ' || f.q_table || ' AS child WHERE '
@@ -591,6 +597,7 @@ BEGIN
                'golden0001', x.table_schema, x.index_name, x.table_name, x.columns),
            x.drop_sql, x.create_sql
       FROM (
+SELECT * FROM (
 -- FK columns that have no index PostgreSQL can use to find the referencing rows, so every
 -- delete of a parent row scans the table. Input: the lookup's rows (resolve.sql) as jsonb, from
 -- the function named below (the generated revision defines it; the CLI substitutes the lookup).
@@ -646,6 +653,50 @@ FROM (
       ) AS n
 ) AS w
 ORDER BY w.table_schema, w.table_name, w.sorted, w.entry
+) AS fk_indexes
+UNION ALL
+SELECT * FROM (
+-- Referenced columns that have no unique index, for entries with add_unique = true: the unique
+-- index the FK needs, built like the FK indexes (CONCURRENTLY, recorded, dropped on downgrade).
+-- Input: the lookup's rows, as in fk_indexes.sql. The upgrade's check phase has already refused
+-- duplicate keys and partitioned targets. Name: <table>_<columns>_key, or a hash.
+SELECT DISTINCT ON (w.rel, w.sorted)
+       w.entry, w.table_schema, w.table_name, w.columns, w.partitioned,
+       w.table_schema || '.' || w.table_name || ' (' || array_to_string(w.columns, ', ') || ') unique' AS label,
+       w.index_name,
+       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class o JOIN pg_catalog.pg_index i ON i.indexrelid = o.oid
+                          WHERE o.relnamespace = w.nsp AND o.relname = w.index_name
+                            AND i.indrelid = w.rel AND NOT i.indisvalid)
+            THEN format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', w.table_schema, w.index_name) END AS drop_sql,
+       CASE WHEN NOT w.partitioned
+            THEN format('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s)', w.index_name, w.q_target,
+                        array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(w.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
+       END AS create_sql
+FROM (
+    SELECT s.*,
+           CASE WHEN octet_length(s.table_name || '_' || array_to_string(s.columns, '_') || '_key') <= 63
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class o
+                                  WHERE o.relnamespace = s.nsp
+                                    AND o.relname = s.table_name || '_' || array_to_string(s.columns, '_') || '_key'
+                                    AND NOT (o.relkind = 'i' AND EXISTS (
+                                        SELECT 1 FROM pg_catalog.pg_index i
+                                         WHERE i.indexrelid = o.oid AND i.indrelid = s.rel AND NOT i.indisvalid)))
+                THEN s.table_name || '_' || array_to_string(s.columns, '_') || '_key'
+                ELSE 'uk_' || substr(md5(s.q_target || '(' || array_to_string(s.columns, ',') || ')'), 1, 24)
+           END AS index_name
+      FROM (
+        SELECT (l.r->>'i')::integer AS entry, n.nspname::text AS table_schema, c.relname::text AS table_name,
+               l.r->>'q_target' AS q_target, c.relkind = 'p' AS partitioned, c.oid AS rel, c.relnamespace AS nsp,
+               ARRAY(SELECT jsonb_array_elements_text(l.r->'references_columns')) AS columns,
+               ARRAY(SELECT x FROM jsonb_array_elements_text(l.r->'references_columns') AS x ORDER BY 1) AS sorted
+          FROM /*lookup*/pg_temp.cascade_tool_lookup(NULL) AS l(r)
+          JOIN pg_catalog.pg_class c ON c.oid = (l.r->>'q_target')::regclass
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE l.r->>'status' = 'not_unique' AND (l.r->>'add_unique')::boolean
+      ) AS s
+) AS w
+ORDER BY w.rel, w.sorted, w.entry
+) AS unique_keys
       ) AS x
      WHERE x.create_sql IS NOT NULL;
 END
@@ -827,6 +878,8 @@ DECLARE
     v_count bigint;
     v_tables regclass[];
     v_owner name;
+    v_new_key boolean;
+    v_problem text;
     n_converted integer;
     n_created integer;
     n_unchanged integer := 0;
@@ -844,7 +897,8 @@ BEGIN
     IF p_phase = 'check' THEN
         -- Check every entry before changing anything.
         FOR v IN SELECT l FROM pg_temp.cascade_tool_lookup(NULL) AS l LOOP
-            IF v->>'status' IN ('convert', 'create') THEN
+            v_new_key := v->>'status' = 'not_unique' AND (v->>'add_unique')::boolean;
+            IF v->>'status' IN ('convert', 'create') OR v_new_key THEN
                 SELECT r.relowner::regrole::name INTO v_owner FROM pg_catalog.pg_class r
                  WHERE r.oid = (v->>'q_table')::regclass;
                 IF NOT pg_catalog.pg_has_role(current_user, v_owner, 'USAGE') THEN
@@ -855,7 +909,27 @@ BEGIN
                         v->>'table_display', current_user, v->>'target_display');
                 END IF;
             END IF;
-            IF v->>'status' = 'create' THEN
+            IF v_new_key THEN
+                -- add_unique: a unique index on the referenced columns is built first; duplicates stop it.
+                IF (SELECT relkind FROM pg_catalog.pg_class WHERE oid = (v->>'q_target')::regclass) = 'p' THEN
+                    v_problems := v_problems || format('%s: add_unique cannot build a unique index CONCURRENTLY on the partitioned table %s',
+                        v->>'table_display', v->>'target_display');
+                ELSE
+                    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) AS d',
+                                   v->>'q_target',
+                                   (SELECT string_agg(format('%I IS NOT NULL', c), ' AND ')
+                                      FROM jsonb_array_elements_text(v->'references_columns') AS c),
+                                   (SELECT string_agg(format('%I', c), ', ')
+                                      FROM jsonb_array_elements_text(v->'references_columns') AS c))
+                       INTO v_count;
+                    IF v_count > 0 THEN
+                        v_problems := v_problems || format('%s: add_unique: %s value(s) of %s(%s) occur more than once',
+                            v->>'table_display', v_count, v->>'target_display',
+                            array_to_string(ARRAY(SELECT jsonb_array_elements_text(v->'references_columns')), ', '));
+                    END IF;
+                END IF;
+            END IF;
+            IF v->>'status' = 'create' OR v_new_key THEN
                 EXECUTE v->>'orphan_sql' INTO v_count;
                 IF v_count > 0 THEN
                     v_problems := v_problems || format(
@@ -1202,7 +1276,7 @@ pf_finding (severity, kind, object, message, detail, sort_key) AS (
            'partitioned_swap', pf_c.display || '(' || array_to_string(pf_c.columns, ', ') || ')',
            pf_c.display || ' is partitioned and this is PostgreSQL '
              || (pf_s.version_num / 10000) || ': NOT VALID is refused on partitioned tables before 18, so '
-             || 'the swap validates the new FK inside its own transaction, holding ACCESS EXCLUSIVE on '
+             || 'the swap validates the new FK inside its own transaction, holding SHARE ROW EXCLUSIVE (writes wait) on '
              || pf_c.display || ' and ' || pf_c.target_display || ' while it scans '
              || CASE WHEN pf_c.unknown_rows = 0 THEN 'about ' || pf_c.est_rows || ' rows' ELSE 'its rows' END
              || CASE WHEN pf_c.leaves = 0 THEN ' (it has no partitions yet)'
