@@ -17,7 +17,7 @@ from cascade_tool import __version__, catalog
 from cascade_tool import plan as planning
 from cascade_tool.errors import CascadeToolError
 from cascade_tool.manifest import Manifest, load_manifest
-from cascade_tool.report import print_plan, print_verification
+from cascade_tool.report import print_plan, print_verification, progress_status
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = (
@@ -145,8 +145,8 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     (blocked entries); 2 usage, input or connection error.
     """
     manifest = _manifest(manifest_path)
-    with catalog.connect(_url(database_url)) as conn:
-        steps = planning.build_steps(conn, manifest)
+    with catalog.connect(_url(database_url)) as conn, progress_status("looking up the manifest") as status:
+        steps = planning.build_steps(conn, manifest, progress=status)
     if as_json:
         click.echo(json.dumps({"entries": [s.to_json() for s in steps]}, indent=2))
     elif as_sql:

@@ -6,6 +6,7 @@ Both are computed from the same catalog lookup the generated revision runs (cata
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -87,14 +88,19 @@ def _action(status: str, orphans: int | None, policy: str = "fail", add_unique: 
 
 
 def build_steps(
-    conn: psycopg.Connection[Any], manifest: Manifest, *, count_orphans: bool = True
+    conn: psycopg.Connection[Any],
+    manifest: Manifest,
+    *,
+    count_orphans: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Step]:
-    """Run the lookup and turn each row into a step (orphan counts are read-only queries)."""
+    """Run the lookup and turn each row into a step (orphan counts are read-only queries, which
+    can take long on big tables: `progress` hears of each one before it runs)."""
     indexes: dict[int, list[catalog.Row]] = {}
     if manifest.options.create_indexes:
         for index in catalog.missing_indexes(conn, manifest):
             indexes.setdefault(index.entry, []).append(index)
-    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes)
+    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes, progress)
 
 
 def _phases(row: catalog.Row, indexes: list[catalog.Row]) -> tuple[list[str], list[str], list[str]]:
@@ -121,6 +127,7 @@ def _steps(
     rows: list[catalog.Row],
     count_orphans: bool,
     indexes: dict[int, list[catalog.Row]] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
     shown: set[int] = set()
@@ -132,6 +139,8 @@ def _steps(
         orphans = None
         new_key = row.status == "not_unique" and bool(row.add_unique)
         if (row.status == "create" or new_key) and count_orphans and row.orphan_sql:
+            if progress:
+                progress(f"counting orphan rows of {row.table_display}")
             orphans = catalog.count(conn, row.orphan_sql)
         detail = row.detail
         if new_key:
