@@ -20,7 +20,13 @@ from cascade_tool.manifest import Manifest, TableName
 ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 RESOLVE_SQL = resources.files("cascade_tool").joinpath("sql/resolve.sql").read_text("utf-8")
 # FK columns without a usable index; reads the lookup's rows from the function named at LOOKUP_SLOT.
-INDEXES_SQL = resources.files("cascade_tool").joinpath("sql/fk_indexes.sql").read_text("utf-8")
+_FK_INDEXES_SQL = resources.files("cascade_tool").joinpath("sql/fk_indexes.sql").read_text("utf-8")
+_UNIQUE_KEYS_SQL = resources.files("cascade_tool").joinpath("sql/unique_keys.sql").read_text("utf-8")
+# Every index the upgrade builds before the swaps: FK indexes, then unique keys (add_unique).
+INDEXES_SQL = (
+    "SELECT * FROM (\n" + _FK_INDEXES_SQL.strip("\n") + "\n) AS fk_indexes\nUNION ALL\n"
+    "SELECT * FROM (\n" + _UNIQUE_KEYS_SQL.strip("\n") + "\n) AS unique_keys"
+)
 LOOKUP_SLOT = "/*lookup*/pg_temp.cascade_tool_lookup(NULL)"
 
 # FKs to the target that no manifest entry covers (verify's "unlisted" warnings).

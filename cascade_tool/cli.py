@@ -17,7 +17,7 @@ from cascade_tool import __version__, catalog
 from cascade_tool import plan as planning
 from cascade_tool.errors import CascadeToolError
 from cascade_tool.manifest import Manifest, load_manifest
-from cascade_tool.report import print_plan, print_verification
+from cascade_tool.report import print_plan, print_verification, progress_status
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = (
@@ -131,7 +131,11 @@ def generate(
 @manifest_option
 @url_option
 @json_option
-def plan(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
+@click.option(
+    "--sql", "as_sql", is_flag=True,
+    help="Print the statements as one SQL script, in the revision's order and transactions (for review and linters).",
+)
+def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: bool) -> None:
     """Show what `alembic upgrade` would do to this database, entry by entry (read-only).
 
     Lists the exact statements per FK, what it would leave alone and why, what it would skip,
@@ -141,10 +145,12 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
     (blocked entries); 2 usage, input or connection error.
     """
     manifest = _manifest(manifest_path)
-    with catalog.connect(_url(database_url)) as conn:
-        steps = planning.build_steps(conn, manifest)
+    with catalog.connect(_url(database_url)) as conn, progress_status("looking up the manifest") as status:
+        steps = planning.build_steps(conn, manifest, progress=status)
     if as_json:
         click.echo(json.dumps({"entries": [s.to_json() for s in steps]}, indent=2))
+    elif as_sql:
+        click.echo(planning.script(steps, manifest), nl=False)
     else:
         print_plan(steps, manifest)
     if any(s.action == "blocked" for s in steps):
@@ -213,6 +219,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graph",
     "impact",
     "models",
+    "orphans",
+    "preflight",
+    "quarantine",
 )
 
 

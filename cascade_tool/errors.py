@@ -17,3 +17,7 @@ class DatabaseError(CascadeToolError):
 
 class RevisionError(CascadeToolError):
     """The Alembic versions directory cannot take a new revision (missing, several heads...)."""
+
+
+class QuarantineError(CascadeToolError):
+    """A quarantine command was asked for something it must not do (a bad retention, filter...)."""

@@ -19,12 +19,18 @@ from typing import Any
 from cascade_tool.errors import ManifestError
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
+# What to do with rows that reference no parent when the FK has to be created (issue 6): stop,
+# move them to cascade_quarantine.rows, or set their FK columns to NULL (old values kept there).
+ORPHAN_POLICIES = ("fail", "quarantine", "set-null")
 
 _TOP_KEYS = {"target", "defaults", "options", "tables"}
 _TARGET_KEYS = {"table", "columns"}
 _DEFAULT_KEYS = {"on_delete", "columns"}
-_ENTRY_KEYS = {"name", "group", "columns", "references", "on_delete", "target", "optional", "stale"}
-_OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes"}
+_ENTRY_KEYS = {
+    "name", "group", "columns", "references", "on_delete", "target", "optional", "stale",
+    "orphans", "add_unique",
+}
+_OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes", "orphan_batch_size"}
 _DURATION = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|min|h)?\s*$")
 _UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
 
@@ -54,6 +60,8 @@ class Entry:
     group: str | None
     chain: bool  # target is not the manifest's main target
     stale: bool = False  # its FK disappeared (discover --merge): kept for review, never applied
+    orphans: str = "fail"  # one of ORPHAN_POLICIES: what creating the FK does with orphan rows
+    add_unique: bool = False  # create the UNIQUE constraint the FK needs on the referenced columns
 
     @property
     def label(self) -> str:
@@ -74,6 +82,7 @@ class Options:
     lock_retry_budget: str = "60s"  # attempts are retried with backoff for this long in all
     statement_timeout: str = "10s"  # a swap is cancelled after lock_retry_budget + this
     create_indexes: bool = True  # CREATE INDEX CONCURRENTLY for FK columns without an index
+    orphan_batch_size: int = 5000  # orphan rows moved or nulled per committed batch
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +90,7 @@ class Options:
             "lock_retry_budget": self.lock_retry_budget,
             "statement_timeout": self.statement_timeout,
             "create_indexes": self.create_indexes,
+            "orphan_batch_size": self.orphan_batch_size,
         }
 
 
@@ -123,7 +133,10 @@ class Manifest:
 
 
 def entry_payload(entry: Entry, position: int) -> dict[str, Any]:
-    return {
+    """One entry as JSON. `orphans` and `add_unique` appear only when they differ from their
+    defaults ("fail", false), so manifests that do not use them give the same JSON (and the same
+    revision bytes) as before they existed."""
+    item: dict[str, Any] = {
         "i": position,
         "schema": entry.table.schema,
         "table": entry.table.name,
@@ -134,6 +147,11 @@ def entry_payload(entry: Entry, position: int) -> dict[str, Any]:
         "on_delete": entry.on_delete,
         "optional": entry.optional,
     }
+    if entry.orphans != "fail":
+        item["orphans"] = entry.orphans
+    if entry.add_unique:
+        item["add_unique"] = True
+    return item
 
 
 def parse_table_name(text: str, where: str) -> TableName:
@@ -301,12 +319,25 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         if group is not None and (not isinstance(group, str) or not group.strip()):
             raise ManifestError(f"{where}: group must be a non-empty string")
         action = _action(item.get("on_delete", default_action), where)
+        orphans = item.get("orphans", "fail")
+        if orphans not in ORPHAN_POLICIES:
+            raise ManifestError(
+                f"{where}: orphans = {orphans!r} is not one of "
+                + ", ".join(f'"{p}"' for p in ORPHAN_POLICIES)
+                + " (no policy deletes rows without keeping a copy)"
+            )
+        add_unique = item.get("add_unique", False)
+        if not isinstance(add_unique, bool):
+            raise ManifestError(f"{where}: add_unique must be true or false")
         key = (table, frozenset(columns), entry_target)
         if key in seen:
             raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
         seen[key] = f"tables[{index}]"
         entries.append(
-            Entry(index, table, columns, entry_target, references, action, optional, group, chain, stale)
+            Entry(
+                index, table, columns, entry_target, references, action, optional, group, chain, stale,
+                orphans, add_unique,
+            )
         )
     return Manifest(
         target=target,
@@ -333,4 +364,9 @@ def _options(table: Any, where: str) -> Options:
         if not isinstance(raw["create_indexes"], bool):
             raise ManifestError(f"{where}: create_indexes must be true or false")
         values["create_indexes"] = raw["create_indexes"]
+    if "orphan_batch_size" in raw:
+        size = raw["orphan_batch_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ManifestError(f"{where}: orphan_batch_size must be a positive number of rows")
+        values["orphan_batch_size"] = size
     return Options(**values)

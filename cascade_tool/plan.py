@@ -6,6 +6,7 @@ Both are computed from the same catalog lookup the generated revision runs (cata
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,6 +43,11 @@ class Step:
     orphans: int | None = None
     partitions: int = 0  # per-partition copies re-created with the FK (names kept)
     advice: str | None = None  # what a person should do that the upgrade will not
+    # `statements`, by how the revision runs them: outside any transaction, in the swap's own
+    # short transaction, and in the validation's.
+    index_statements: list[str] = field(default_factory=list)
+    swap_statements: list[str] = field(default_factory=list)
+    validate_statements: list[str] = field(default_factory=list)
 
     @property
     def drift(self) -> bool:
@@ -69,11 +75,11 @@ class Unlisted:
         return asdict(self)
 
 
-def _action(status: str, orphans: int | None) -> str:
+def _action(status: str, orphans: int | None, policy: str = "fail", add_unique: bool = False) -> str:
     if status == "convert":
         return "convert"
-    if status == "create":
-        return "blocked" if orphans else "create"
+    if status == "create" or (status == "not_unique" and add_unique):
+        return "blocked" if orphans and policy == "fail" else "create"
     if status in MISSING:
         return "skip"
     if status in BLOCKING:
@@ -82,24 +88,27 @@ def _action(status: str, orphans: int | None) -> str:
 
 
 def build_steps(
-    conn: psycopg.Connection[Any], manifest: Manifest, *, count_orphans: bool = True
+    conn: psycopg.Connection[Any],
+    manifest: Manifest,
+    *,
+    count_orphans: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Step]:
-    """Run the lookup and turn each row into a step (orphan counts are read-only queries)."""
+    """Run the lookup and turn each row into a step (orphan counts are read-only queries, which
+    can take long on big tables: `progress` hears of each one before it runs)."""
     indexes: dict[int, list[catalog.Row]] = {}
     if manifest.options.create_indexes:
         for index in catalog.missing_indexes(conn, manifest):
             indexes.setdefault(index.entry, []).append(index)
-    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes)
+    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes, progress)
 
 
-def _statements(row: catalog.Row, indexes: list[catalog.Row]) -> list[str]:
-    """What the upgrade runs for this row, in order: index builds, the swap, the validation."""
-    out = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
+def _phases(row: catalog.Row, indexes: list[catalog.Row]) -> tuple[list[str], list[str], list[str]]:
+    """What the upgrade runs for this row: index builds, the swap, the validation."""
+    builds = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
     if row.status in ("convert", "create") and row.swap_sql:
-        out += list(row.swap_sql)
-        if row.validate_after:
-            out.append(row.validate_sql)
-    return out
+        return builds, list(row.swap_sql), [row.validate_sql] if row.validate_after else []
+    return builds, [], []
 
 
 def _index_advice(indexes: list[catalog.Row]) -> str | None:
@@ -118,22 +127,31 @@ def _steps(
     rows: list[catalog.Row],
     count_orphans: bool,
     indexes: dict[int, list[catalog.Row]] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
     shown: set[int] = set()
     for row in rows:
         row_indexes = [] if row.i in shown else (indexes or {}).get(row.i, [])
         shown.add(row.i)
+        builds, swap, validate = _phases(row, row_indexes)
         entry = manifest.active[row.i]
         orphans = None
-        if row.status == "create" and count_orphans and row.orphan_sql:
+        new_key = row.status == "not_unique" and bool(row.add_unique)
+        if (row.status == "create" or new_key) and count_orphans and row.orphan_sql:
+            if progress:
+                progress(f"counting orphan rows of {row.table_display}")
             orphans = catalog.count(conn, row.orphan_sql)
         detail = row.detail
+        if new_key:
+            detail += ": add_unique builds a unique index on them first, then the FK is created"
         if orphans:
-            detail = (
-                f"{orphans} row(s) reference no row of {row.target_display}: "
-                "the upgrade would stop before changing anything"
-            )
+            detail = f"{orphans} row(s) reference no row of {row.target_display}: " + {
+                "fail": "the upgrade would stop before changing anything",
+                "quarantine": "the upgrade moves them to cascade_quarantine.rows (orphans = quarantine)",
+                "set-null": "the upgrade sets their FK columns to NULL, keeping the values in "
+                "cascade_quarantine.rows (orphans = set-null)",
+            }[str(row.orphans)]
         steps.append(
             Step(
                 entry=entry.index,
@@ -149,8 +167,11 @@ def _steps(
                 validated=row.validated,
                 optional=bool(row.optional),
                 matches=int(row.matches or 0),
-                action=_action(row.status, orphans),
-                statements=_statements(row, row_indexes),
+                action=_action(row.status, orphans, str(row.orphans), bool(row.add_unique)),
+                statements=builds + swap + validate,
+                index_statements=builds,
+                swap_statements=swap,
+                validate_statements=validate,
                 orphans=orphans,
                 partitions=len(row.clones or []),
                 advice=(
@@ -216,3 +237,29 @@ def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = 
     rows = catalog.resolve(conn, manifest)
     steps = _steps(conn, manifest, rows, count_orphans=False)
     return Verification(steps, _unlisted(conn, manifest, rows), strict)
+
+
+def script(steps: list[Step], manifest: Manifest) -> str:
+    """The plan as one SQL script, in the order and transactions the revision uses (without its
+    retries and bookkeeping): for review, and for linters such as squawk."""
+    options = manifest.options
+    out = [
+        "-- cascade-tool plan --sql: the statements the upgrade would run in this database now.",
+        "-- The revision retries each lock timeout with backoff and records every change for downgrade.",
+        f"SET lock_timeout = '{options.lock_timeout}';",
+    ]
+    builds = [s for step in steps for s in step.index_statements]
+    if builds:
+        out += ["", "-- FK indexes, built without blocking writes (outside any transaction)"]
+        out += ["SET statement_timeout = 0;"] + [f"{s};" for s in builds]
+    for step in steps:
+        if not step.swap_statements:
+            continue
+        out += ["", f"-- {step.table}({', '.join(step.columns)}) {step.constraint or ''}: {step.detail}".rstrip()]
+        # the revision cancels a swap after lock_retry_budget + statement_timeout (retries included)
+        out += ["BEGIN;", f"SET LOCAL statement_timeout = '{options.statement_timeout}';"]
+        out += [f"{s};" for s in step.swap_statements] + ["COMMIT;"]
+        if step.validate_statements:
+            out += ["BEGIN;", "SET LOCAL statement_timeout = 0;"]
+            out += [f"{s};" for s in step.validate_statements] + ["COMMIT;"]
+    return "\n".join(out) + "\n"

@@ -6,7 +6,8 @@ Plain sentences, no colour codes unless stdout is a terminal (rich decides), no 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import click
 from rich.console import Console
@@ -108,3 +109,15 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
         lines.append(f"FAILED: {drift} entr{'y' if drift == 1 else 'ies'} drifted{extra}.")
     for line in lines:
         click.echo(line)
+
+
+@contextmanager
+def progress_status(first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr saying what long read-only work is running, when stderr is a
+    terminal; in logs and pipes it prints nothing (the result says it all)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda message: None
+        return
+    with console.status(first) as status:
+        yield lambda message: status.update(message)

@@ -137,7 +137,7 @@ def test_plan_lists_statements_and_changes_nothing(quirks_db: str, run_cli: Any)
         "           ALTER TABLE public.devices VALIDATE CONSTRAINT devices_user_id_fkey;" in result.out
     )
     # FK columns without an index get one first, built without blocking writes
-    assert "CREATE INDEX CONCURRENTLY devices_user_id_fk_idx ON public.devices (user_id);" in result.out
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS devices_user_id_fk_idx ON public.devices (user_id);" in result.out
     assert "(2 FKs match this entry: each is converted)" in result.out
     assert "Summary: 16 to convert, 1 to create, 1 left alone, 2 skipped, 0 blocking" in result.out
     assert fk_state(quirks_db) == before

@@ -114,3 +114,38 @@ def test_stale_entries_are_kept_but_never_applied() -> None:
     assert [e.index for e in m.active] == [1, 2]
     with pytest.raises(ManifestError, match="stale must be true or false"):
         parse_manifest(HEAD + '[[tables]]\nname = "a"\nstale = "yes"\n')
+
+
+def test_orphans_policy_and_add_unique_are_parsed_into_entries_and_payload() -> None:
+    """Defaults ("fail", false) stay out of the payload, so existing revisions render the same."""
+    m = parse_manifest(
+        HEAD + '[[tables]]\nname = "a"\n'
+        + '[[tables]]\nname = "b"\norphans = "quarantine"\n'
+        + '[[tables]]\nname = "c"\norphans = "set-null"\nadd_unique = true\n'
+        + '[[tables]]\nname = "d"\norphans = "fail"\nadd_unique = false\n'
+    )
+    assert [(e.orphans, e.add_unique) for e in m.entries] == [
+        ("fail", False), ("quarantine", False), ("set-null", True), ("fail", False)
+    ]
+    payload = m.payload()
+    assert "orphans" not in payload[0] and "add_unique" not in payload[0]
+    assert payload[1]["orphans"] == "quarantine" and "add_unique" not in payload[1]
+    assert (payload[2]["orphans"], payload[2]["add_unique"]) == ("set-null", True)
+    assert payload[3] == {**payload[0], "i": 3, "table": "d"}
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ('orphans = "delete"', 'tables[0] (a): orphans = \'delete\' is not one of "fail", "quarantine", "set-null"'),
+        ('orphans = "set_null"', "tables[0] (a): orphans = 'set_null' is not one of"),
+        ("orphans = true", "tables[0] (a): orphans = True is not one of"),
+        ('add_unique = "yes"', "tables[0] (a): add_unique must be true or false"),
+        ("add_unique = 1", "tables[0] (a): add_unique must be true or false"),
+    ],
+)
+def test_bad_orphan_keys_name_the_entry(item: str, message: str) -> None:
+    with pytest.raises(ManifestError) as exc:
+        parse_manifest(HEAD + f'[[tables]]\nname = "a"\n{item}\n', "m.toml")
+    assert message in str(exc.value)
+    assert str(exc.value).startswith("m.toml: tables[0] (a): ")

@@ -76,6 +76,9 @@ def test_a_lock_holder_stops_the_upgrade_with_its_pid_and_nothing_half_done(
     assert int(message.group(1)) == pid
     assert "AccessShareLock on posts" in up.stderr
     assert "lock not available within 100ms (attempt 1), retrying in 50 ms" in up.stdout
+    # the check phase warned first (the query `cascade-tool preflight` runs)
+    warned = [line for line in up.stdout.splitlines() if "WARNING: preflight:" in line]
+    assert any(f"pid {pid}" in line and "posts" in line for line in warned), up.stdout
     assert elapsed < 30
     assert fk_state(quirks_db) == before
     assert stamped(quirks_db) == 0

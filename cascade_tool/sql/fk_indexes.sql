@@ -14,7 +14,7 @@ SELECT DISTINCT ON (w.table_schema, w.table_name, w.sorted)
                           WHERE o.relnamespace = w.nsp AND o.relname = w.index_name
                             AND i.indrelid = w.rel AND NOT i.indisvalid) THEN format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', w.table_schema, w.index_name) END AS drop_sql,
        CASE WHEN NOT w.partitioned
-            THEN format('CREATE INDEX CONCURRENTLY %I ON %s (%s)', w.index_name, w.q_table,
+            THEN format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s)', w.index_name, w.q_table,
                         array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(w.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
        END AS create_sql
 FROM (

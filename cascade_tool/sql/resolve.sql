@@ -9,7 +9,7 @@ entry AS (
     FROM jsonb_to_recordset(/*entries*/NULL::jsonb) AS x(
         i integer, schema text, "table" text, columns text[],
         target_schema text, target_table text, "references" text[],
-        on_delete text, optional boolean)
+        on_delete text, optional boolean, orphans text, add_unique boolean)
 ),
 located AS (
     -- An unqualified name resolves like PostgreSQL does: first schema on search_path.
@@ -244,6 +244,8 @@ SELECT
         ELSE 'no foreign key yet: one will be created'
     END AS detail,
     f.optional,
+    COALESCE(f.orphans, 'fail') AS orphans,
+    COALESCE(f.add_unique, false) AS add_unique,
     f.on_delete AS wanted_action,
     COALESCE(f.table_schema || '.' || f.table_name, COALESCE(f.schema || '.', '') || f."table") AS table_display,
     COALESCE(f.target_schema_found || '.' || f.target_name_found,
@@ -292,7 +294,7 @@ SELECT
     f.tmp_name,
     f.create_name,
     CASE
-        WHEN f.fk_oid IS NULL AND f.relid IS NOT NULL AND f.trelid IS NOT NULL
+        WHEN f.relid IS NOT NULL AND f.trelid IS NOT NULL
              AND cardinality(f.missing_columns) = 0 AND f.refs IS NOT NULL
              AND cardinality(f.missing_refs) = 0
         THEN 'SELECT count(*) FROM ' || f.q_table || ' AS child WHERE '

@@ -1,0 +1,133 @@
+"""`quarantine list | restore | purge`: the rows an upgrade kept aside to add a missing FK."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cascade_tool import catalog
+from cascade_tool import quarantine as quarantine_lib
+from cascade_tool.manifest import TableName, parse_table_name
+
+EXIT_FOUND = 1
+
+_url_option = click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
+                           help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].")
+_revision_option = click.option("--revision", metavar="REV", help="Only rows this revision quarantined.")
+_table_option = click.option("--table", "table_name", metavar="TABLE",
+                             help="Only rows of this table (schema.table; a bare name matches any schema).")
+
+
+def _url(url: str | None) -> str:
+    if not url:
+        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
+    return url
+
+
+def _table(text: str | None) -> TableName | None:
+    return parse_table_name(text, "--table") if text else None
+
+
+@click.group()
+def quarantine() -> None:
+    """Rows an upgrade moved to cascade_quarantine.rows (or whose FK columns it set to NULL).
+
+    \b
+      cascade-tool quarantine list                       # by revision and table
+      cascade-tool quarantine restore --revision REV     # put rows back where they can go
+      cascade-tool quarantine purge --older-than 30d     # delete after a retention period
+    """
+
+
+@quarantine.command("list")
+@_url_option
+@_revision_option
+@_table_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(database_url: str | None, revision: str | None, table_name: str | None, as_json: bool) -> None:
+    """What was quarantined, per revision, table and action: counts, oldest and newest (read-only).
+
+    Exit codes: 0 listed (even when empty); 2 usage, input or connection error.
+    """
+    table = _table(table_name)
+    with catalog.connect(_url(database_url)) as conn:
+        groups = quarantine_lib.list_groups(conn, revision, table)
+    if as_json:
+        click.echo(json.dumps([g.to_json() for g in groups], indent=2))
+    else:
+        for g in groups:
+            verb = "moved out" if g.action == "moved" else "nulled"
+            click.echo(
+                f"{g.revision}  {g.table}  {verb}: {g.pending} in quarantine, {g.restored} restored"
+                f"  ({g.oldest:%Y-%m-%d %H:%M:%S%z} .. {g.newest:%Y-%m-%d %H:%M:%S%z}; {', '.join(g.constraints)})"
+            )
+    pending = sum(g.pending for g in groups)
+    click.echo(f"quarantine: {pending} row(s) in quarantine in {len(groups)} group(s)", err=True)
+
+
+@quarantine.command()
+@_url_option
+@_revision_option
+@_table_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def restore(database_url: str | None, revision: str | None, table_name: str | None, as_json: bool) -> None:
+    """Put quarantined rows back into their tables, and nulled values back into their rows.
+
+    Each row goes back only if it can: its parents exist (every FK on the table now is
+    checked), no row with the same key is there again, and a nulled row still exists with its
+    columns still NULL. The others stay in quarantine and are listed. One transaction: each row
+    is back, or untouched in quarantine.
+
+    Exit codes: 0 everything selected is back; 1 some rows stay in quarantine; 2 usage, input
+    or connection error.
+    """
+    table = _table(table_name)
+    with catalog.connect(_url(database_url)) as conn:
+        result = quarantine_lib.restore(conn, revision, table)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(f"restored {result.restored} row(s); gave {result.unnulled} nulled row(s) their values back")
+        for left in result.left:
+            click.echo(
+                f"left in quarantine: {left.revision} {left.table} ({left.action}): {left.rows} row(s), "
+                f"ids {', '.join(str(i) for i in left.ids)}{', ...' if left.rows > len(left.ids) else ''}: {left.why}"
+            )
+    if result.left:
+        click.echo(f"restore: {sum(x.rows for x in result.left)} row(s) stay in quarantine", err=True)
+        raise SystemExit(EXIT_FOUND)
+
+
+@quarantine.command()
+@_url_option
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Retention: remove rows quarantined longer ago than this (30d, 12h, 2w, 90min).")
+@_revision_option
+@_table_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def purge(database_url: str | None, older_than: str, revision: str | None, table_name: str | None,
+          as_json: bool) -> None:
+    """Delete quarantined rows (restored or not) older than an explicit retention; print them.
+
+    The copies are gone for good afterwards: restore what you need first.
+
+    Exit codes: 0 purged (or nothing that old); 2 usage, input or connection error.
+    """
+    age = quarantine_lib.parse_duration(older_than)
+    table = _table(table_name)
+    with catalog.connect(_url(database_url)) as conn:
+        purged = quarantine_lib.purge(conn, age, revision, table)
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in purged], indent=2))
+    else:
+        for p in purged:
+            click.echo(
+                f"removed {p.rows} row(s) of {p.table} ({p.action}) quarantined by {p.revision}, "
+                f"{p.never_restored} never restored ({p.oldest:%Y-%m-%d} .. {p.newest:%Y-%m-%d})"
+            )
+    click.echo(f"purge: removed {sum(p.rows for p in purged)} row(s) quarantined more than {older_than} ago",
+               err=True)
+
+
+COMMANDS = [quarantine]
