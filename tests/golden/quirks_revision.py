@@ -701,6 +701,20 @@ ORDER BY w.rel, w.sorted, w.entry
      WHERE x.create_sql IS NOT NULL;
 END
 $cascade_tool$''',
+    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lock_pair(p_referenced text, p_table text, p_mode text)
+RETURNS void LANGUAGE plpgsql AS $cascade_tool$
+BEGIN
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'cascade-tool: unexpected lock mode %', p_mode;
+    END IF;
+    IF p_referenced IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
+    END IF;
+    IF p_table IS DISTINCT FROM p_referenced THEN
+        EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
+    END IF;
+END
+$cascade_tool$''',
     r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_phase text, p_i integer, p_tables regclass[])
 RETURNS void LANGUAGE plpgsql AS $cascade_tool$
 DECLARE
@@ -718,8 +732,8 @@ BEGIN
             PERFORM pg_temp.cascade_tool_upgrade_entry(p_phase, p_i);
             PERFORM pg_catalog.set_config('lock_timeout', '0', true);
             RETURN;
-        EXCEPTION WHEN lock_not_available THEN
-            NULL;  -- rolled back to the start of this attempt
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            NULL;  -- rolled back to the start of this attempt, every lock it took released
         END;
         -- Who holds locks on the tables this step needs (the attempt above was rolled back).
         SELECT string_agg(format('pid %s (%s, %s, transaction open %s s, %s on %s: %s)',
@@ -790,6 +804,10 @@ BEGIN
                 v_rel := (v->>'q_table')::regclass;
                 v_name := v->>'conname';
                 v_clones := v->'clones';
+                -- a validated add (partitioned table before 18) scans: writes wait, reads go on
+                PERFORM pg_temp.cascade_tool_lock_pair(v->>'q_target', v->>'q_table',
+                    CASE WHEN (v->>'validated')::boolean AND NOT (v->>'validate_after')::boolean
+                         THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END);
                 FOR v_stmt IN SELECT jsonb_array_elements_text(v->'swap_sql') LOOP
                     EXECUTE v_stmt;
                 END LOOP;
@@ -833,6 +851,7 @@ BEGIN
             WHEN 'create' THEN
                 v_rel := (v->>'q_table')::regclass;
                 v_name := v->>'create_name';
+                PERFORM pg_temp.cascade_tool_lock_pair(v->>'q_target', v->>'q_table', 'SHARE ROW EXCLUSIVE');
                 EXECUTE (v->'swap_sql')->>0;
                 INSERT INTO cascade_tool.fk_changes
                     (revision, entry, table_schema, table_name, constraint_name, change,
@@ -1462,6 +1481,20 @@ BEGIN
      ORDER BY i.schema_name, i.index_name;
 END
 $cascade_tool$''',
+    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lock_pair(p_referenced text, p_table text, p_mode text)
+RETURNS void LANGUAGE plpgsql AS $cascade_tool$
+BEGIN
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'cascade-tool: unexpected lock mode %', p_mode;
+    END IF;
+    IF p_referenced IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
+    END IF;
+    IF p_table IS DISTINCT FROM p_referenced THEN
+        EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
+    END IF;
+END
+$cascade_tool$''',
     r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_phase text, p_i integer, p_tables regclass[])
 RETURNS void LANGUAGE plpgsql AS $cascade_tool$
 DECLARE
@@ -1479,8 +1512,8 @@ BEGIN
             PERFORM pg_temp.cascade_tool_downgrade_entry(p_phase, p_i);
             PERFORM pg_catalog.set_config('lock_timeout', '0', true);
             RETURN;
-        EXCEPTION WHEN lock_not_available THEN
-            NULL;  -- rolled back to the start of this attempt
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            NULL;  -- rolled back to the start of this attempt, every lock it took released
         END;
         -- Who holds locks on the tables this step needs (the attempt above was rolled back).
         SELECT string_agg(format('pid %s (%s, %s, transaction open %s s, %s on %s: %s)',
@@ -1547,6 +1580,18 @@ BEGIN
                 rec.table_name, rec.constraint_name, rec.table_schema, rec.table_name;
         END IF;
         v_name := rec.constraint_name;
+        -- NOT VALID first where the server allows it (not on partitioned tables before 18).
+        v_online := COALESCE(rec.old_validated, false)
+            AND ((SELECT relkind FROM pg_catalog.pg_class WHERE oid = v_rel) <> 'p'
+                 OR current_setting('server_version_num')::int >= 180000);
+        IF p_phase = 'restore' THEN
+            PERFORM pg_temp.cascade_tool_lock_pair(
+                (SELECT c.confrelid::regclass::text FROM pg_catalog.pg_constraint c
+                  WHERE c.conrelid = v_rel AND c.conname = v_name AND c.contype = 'f'),
+                v_rel::text,
+                CASE WHEN rec.change = 'altered' AND COALESCE(rec.old_validated, false) AND NOT v_online
+                     THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END);
+        END IF;
         IF p_phase = 'restore' AND rec.change = 'created' THEN
             EXECUTE format('ALTER TABLE %I.%I DROP CONSTRAINT IF EXISTS %I', rec.table_schema, rec.table_name, v_name);
             DELETE FROM cascade_tool.fk_changes WHERE seq = rec.seq;
@@ -1560,10 +1605,6 @@ BEGIN
                 RAISE EXCEPTION 'cascade-tool: cannot restore %.%.%: the constraint no longer exists (renamed or dropped since the upgrade)',
                     rec.table_schema, rec.table_name, v_name;
             END IF;
-            -- NOT VALID first where the server allows it (not on partitioned tables before 18).
-            v_online := COALESCE(rec.old_validated, false)
-                AND ((SELECT relkind FROM pg_catalog.pg_class WHERE oid = v_rel) <> 'p'
-                     OR current_setting('server_version_num')::int >= 180000);
             v_tmp := 'cascade_tmp_' || substr(md5(format('%I.%I', rec.table_schema, rec.table_name) || ' ' || v_name), 1, 16);
             EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', rec.table_schema, rec.table_name, v_tmp)
                  || rec.old_definition || CASE WHEN v_online THEN ' NOT VALID' ELSE '' END;
