@@ -96,11 +96,12 @@ class RevisionInfo:
     message: str
 
 
-def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str], list[str]]:
-    """The upgrade and downgrade programs: the statements that define the session's pg_temp
-    routines the revision's steps call (the entries slot still open). `quarantine`: some entry
-    resolves orphan rows (orphans = "quarantine" or "set-null"), so the routines for that come too."""
+def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """The common, upgrade and downgrade programs: the statements that define the session's
+    pg_temp routines the revision's steps call (the entries slot still open). `quarantine`: some
+    entry resolves orphan rows (orphans = "quarantine" or "set-null"), so the routines for that come too."""
     env = _environment()
+    common = env.get_template("common.sql.j2").render(quarantine=quarantine)
     up = env.get_template("upgrade.sql.j2").render(
         revision=revision,
         quarantine=quarantine,
@@ -108,9 +109,9 @@ def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str],
         indexes_sql=INDEXES_SQL.strip("\n"),
         preflight_sql=PREFLIGHT_SQL.strip("\n"),
     )
-    down = env.get_template("downgrade.sql.j2").render(revision=revision, quarantine=quarantine)
+    down = env.get_template("downgrade.sql.j2").render(revision=revision)
     programs = []
-    for text in (up, down):
+    for text in (common, up, down):
         statements = []
         for chunk in text.split("\n;;\n"):
             # the quarantine routines come as one text of `$...$;`-terminated statements
@@ -119,13 +120,13 @@ def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str],
             if "'''" in statement or statement.endswith("\\"):
                 raise AssertionError("SQL program cannot be embedded in a raw string")
         programs.append(statements)
-    return programs[0], programs[1]
+    return programs[0], programs[1], programs[2]
 
 
 def render_revision(manifest: Manifest, info: RevisionInfo) -> str:
     """The complete revision file for `manifest`."""
     quarantine = any(e.orphans != "fail" for e in manifest.active)
-    upgrade_sql, downgrade_sql = render_programs(info.revision, quarantine)
+    common_sql, upgrade_sql, downgrade_sql = render_programs(info.revision, quarantine)
     groups = [
         (group or "Ungrouped", [entry_literal(e, manifest) for e in entries])
         for group, entries in manifest.groups()
@@ -145,6 +146,7 @@ def render_revision(manifest: Manifest, info: RevisionInfo) -> str:
         manifest_sha256=manifest.sha256,
         target=target,
         groups=groups,
+        common_sql=common_sql,
         upgrade_sql=upgrade_sql,
         downgrade_sql=downgrade_sql,
         options=manifest.options.as_dict(),

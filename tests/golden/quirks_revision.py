@@ -216,12 +216,14 @@ def _set(name: str, value: str, local: bool = False) -> None:
     )
 
 
-def _transaction(function: str, phase: str, i: int, statement_timeout_ms: int) -> None:
-    """One step in a transaction of its own, with its own statement_timeout."""
+@contextmanager
+def _own_transaction(statement_timeout_ms: int | None = None) -> Iterator[None]:
+    """One step in a transaction of its own (with its own statement_timeout, if given)."""
     _sql("BEGIN")
     try:
-        _set("statement_timeout", f"{statement_timeout_ms}ms", local=True)
-        _call(function, phase, i)
+        if statement_timeout_ms is not None:
+            _set("statement_timeout", f"{statement_timeout_ms}ms", local=True)
+        yield
         _sql("COMMIT")
     except BaseException:
         if not context.is_offline_mode():
@@ -229,10 +231,13 @@ def _transaction(function: str, phase: str, i: int, statement_timeout_ms: int) -
         raise
 
 
-def _define(program: list[str]) -> None:
-    """Create the session's pg_temp functions the steps call (they vanish with the session)."""
-    for statement in program:
+def _start(program: list[str], settings: dict[str, Any]) -> None:
+    """Create the session's pg_temp routines the steps call (they vanish with the session), and
+    the session settings they read."""
+    for statement in COMMON_SQL + program:
         _sql(statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb"))
+    _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
+    _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
 
 
 def _concurrently(function: str, columns: str, what: str, lock_timeout_ms: int) -> None:
@@ -252,6 +257,77 @@ def _concurrently(function: str, columns: str, what: str, lock_timeout_ms: int) 
             print(f"  {what} {label} in {(time.monotonic() - started) * 1000:.0f} ms", flush=True)
     _sql("RESET lock_timeout")
 
+
+COMMON_SQL: list[str] = [
+    r'''-- What the upgrade and the downgrade both call: how a step takes its locks.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lock_pair(p_referenced text, p_table text, p_mode text)
+RETURNS void LANGUAGE plpgsql AS $cascade_tool$
+BEGIN
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'cascade-tool: unexpected lock mode %', p_mode;
+    END IF;
+    IF p_referenced IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
+    END IF;
+    IF p_table IS DISTINCT FROM p_referenced THEN
+        EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
+    END IF;
+END
+$cascade_tool$''',
+    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_step text, p_phase text, p_i integer, p_tables regclass[])
+RETURNS void LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_lock_timeout text := COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout', true), ''), '200ms');
+    v_budget interval := COALESCE(NULLIF(current_setting('cascade_tool.lock_retry_budget', true), ''), '60s')::interval;
+    v_started timestamptz := clock_timestamp();
+    v_wait interval := interval '50 milliseconds';
+    v_attempt integer := 0;
+    v_holders text;
+BEGIN
+    LOOP
+        v_attempt := v_attempt + 1;
+        BEGIN
+            PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+            EXECUTE format('SELECT pg_temp.%I($1, $2)', p_step) USING p_phase, p_i;
+            PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+            RETURN;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            NULL;  -- rolled back to the start of this attempt, every lock it took released
+        END;
+        -- Who holds locks on the tables this step needs (the attempt above was rolled back).
+        SELECT string_agg(format('pid %s (%s, %s, transaction open %s s, %s on %s: %s)',
+                                 h.pid, h.usename, h.state, h.age, h.modes, h.rels, h.query), '; ')
+          INTO v_holders
+          FROM (SELECT a.pid, a.usename, a.state,
+                       round(extract(epoch FROM clock_timestamp() - a.xact_start)::numeric, 1) AS age,
+                       string_agg(DISTINCT l.mode, '+') AS modes,
+                       string_agg(DISTINCT l.relation::regclass::text, ', ') AS rels,
+                       left(regexp_replace(a.query, '\s+', ' ', 'g'), 80) AS query
+                  FROM pg_catalog.pg_locks l
+                  JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_catalog.pg_backend_pid()
+                   AND l.relation IN (SELECT r.rel FROM unnest(p_tables) AS r(rel)
+                                      UNION ALL
+                                      SELECT t.relid FROM unnest(p_tables) AS r(rel),
+                                             pg_catalog.pg_partition_tree(r.rel) AS t)
+                 GROUP BY a.pid, a.usename, a.state, a.xact_start, a.query) AS h;
+        IF clock_timestamp() + v_wait - v_started > v_budget THEN
+            RAISE EXCEPTION 'cascade-tool: % of % stopped: no lock within lock_timeout % in % attempt(s) over % s; this step changed nothing; held by: %',
+                p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
+                round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1),
+                COALESCE(v_holders, 'nobody now (the holder has just ended)')
+                USING HINT = 'Run the upgrade again when they are done (finished steps are kept), end them '
+                          || '(SELECT pg_terminate_backend(pid)), or raise lock_retry_budget (alembic -x lock_retry_budget=5min).';
+        END IF;
+        RAISE NOTICE '  % %: lock not available within % (attempt %), retrying in % ms; held by: %',
+            p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
+            round(extract(epoch FROM v_wait) * 1000), COALESCE(v_holders, 'nobody now');
+        PERFORM pg_catalog.pg_sleep(extract(epoch FROM v_wait));
+        v_wait := least(v_wait * 2, interval '2 seconds');
+    END LOOP;
+END
+$cascade_tool$''',
+]
 
 UPGRADE_SQL: list[str] = [
     r'''-- The manifest's entries (or one of them) as this database has them: the lookup that
@@ -701,73 +777,6 @@ ORDER BY w.rel, w.sorted, w.entry
      WHERE x.create_sql IS NOT NULL;
 END
 $cascade_tool$''',
-    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lock_pair(p_referenced text, p_table text, p_mode text)
-RETURNS void LANGUAGE plpgsql AS $cascade_tool$
-BEGIN
-    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
-        RAISE EXCEPTION 'cascade-tool: unexpected lock mode %', p_mode;
-    END IF;
-    IF p_referenced IS NOT NULL THEN
-        EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
-    END IF;
-    IF p_table IS DISTINCT FROM p_referenced THEN
-        EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
-    END IF;
-END
-$cascade_tool$''',
-    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_phase text, p_i integer, p_tables regclass[])
-RETURNS void LANGUAGE plpgsql AS $cascade_tool$
-DECLARE
-    v_lock_timeout text := COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout', true), ''), '200ms');
-    v_budget interval := COALESCE(NULLIF(current_setting('cascade_tool.lock_retry_budget', true), ''), '60s')::interval;
-    v_started timestamptz := clock_timestamp();
-    v_wait interval := interval '50 milliseconds';
-    v_attempt integer := 0;
-    v_holders text;
-BEGIN
-    LOOP
-        v_attempt := v_attempt + 1;
-        BEGIN
-            PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
-            PERFORM pg_temp.cascade_tool_upgrade_entry(p_phase, p_i);
-            PERFORM pg_catalog.set_config('lock_timeout', '0', true);
-            RETURN;
-        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-            NULL;  -- rolled back to the start of this attempt, every lock it took released
-        END;
-        -- Who holds locks on the tables this step needs (the attempt above was rolled back).
-        SELECT string_agg(format('pid %s (%s, %s, transaction open %s s, %s on %s: %s)',
-                                 h.pid, h.usename, h.state, h.age, h.modes, h.rels, h.query), '; ')
-          INTO v_holders
-          FROM (SELECT a.pid, a.usename, a.state,
-                       round(extract(epoch FROM clock_timestamp() - a.xact_start)::numeric, 1) AS age,
-                       string_agg(DISTINCT l.mode, '+') AS modes,
-                       string_agg(DISTINCT l.relation::regclass::text, ', ') AS rels,
-                       left(regexp_replace(a.query, '\s+', ' ', 'g'), 80) AS query
-                  FROM pg_catalog.pg_locks l
-                  JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-                 WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_catalog.pg_backend_pid()
-                   AND l.relation IN (SELECT r.rel FROM unnest(p_tables) AS r(rel)
-                                      UNION ALL
-                                      SELECT t.relid FROM unnest(p_tables) AS r(rel),
-                                             pg_catalog.pg_partition_tree(r.rel) AS t)
-                 GROUP BY a.pid, a.usename, a.state, a.xact_start, a.query) AS h;
-        IF clock_timestamp() + v_wait - v_started > v_budget THEN
-            RAISE EXCEPTION 'cascade-tool: % of % stopped: no lock within lock_timeout % in % attempt(s) over % s; this step changed nothing; held by: %',
-                p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
-                round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1),
-                COALESCE(v_holders, 'nobody now (the holder has just ended)')
-                USING HINT = 'Run the upgrade again when they are done (finished steps are kept), end them '
-                          || '(SELECT pg_terminate_backend(pid)), or raise lock_retry_budget (alembic -x lock_retry_budget=5min).';
-        END IF;
-        RAISE NOTICE '  % %: lock not available within % (attempt %), retrying in % ms; held by: %',
-            p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
-            round(extract(epoch FROM v_wait) * 1000), COALESCE(v_holders, 'nobody now');
-        PERFORM pg_catalog.pg_sleep(extract(epoch FROM v_wait));
-        v_wait := least(v_wait * 2, interval '2 seconds');
-    END LOOP;
-END
-$cascade_tool$''',
     r'''-- One phase of the upgrade for one manifest entry: `swap` (one short transaction: add the new FK
 -- NOT VALID under a temporary name, drop the old one, rename, record) or `validate` (its own
 -- transaction: takes no lock that blocks reads or writes).
@@ -909,7 +918,7 @@ BEGIN
           FROM pg_temp.cascade_tool_lookup(p_i) AS l,
                LATERAL (VALUES (to_regclass(l->>'q_table')), (to_regclass(l->>'q_target'))) AS t(r)
          WHERE r IS NOT NULL;
-        PERFORM pg_temp.cascade_tool_locked(p_phase, p_i, COALESCE(v_tables, ARRAY[]::regclass[]));
+        PERFORM pg_temp.cascade_tool_locked('cascade_tool_upgrade_entry', p_phase, p_i, COALESCE(v_tables, ARRAY[]::regclass[]));
         RETURN;
     END IF;
 
@@ -1481,73 +1490,6 @@ BEGIN
      ORDER BY i.schema_name, i.index_name;
 END
 $cascade_tool$''',
-    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lock_pair(p_referenced text, p_table text, p_mode text)
-RETURNS void LANGUAGE plpgsql AS $cascade_tool$
-BEGIN
-    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
-        RAISE EXCEPTION 'cascade-tool: unexpected lock mode %', p_mode;
-    END IF;
-    IF p_referenced IS NOT NULL THEN
-        EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
-    END IF;
-    IF p_table IS DISTINCT FROM p_referenced THEN
-        EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
-    END IF;
-END
-$cascade_tool$''',
-    r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_phase text, p_i integer, p_tables regclass[])
-RETURNS void LANGUAGE plpgsql AS $cascade_tool$
-DECLARE
-    v_lock_timeout text := COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout', true), ''), '200ms');
-    v_budget interval := COALESCE(NULLIF(current_setting('cascade_tool.lock_retry_budget', true), ''), '60s')::interval;
-    v_started timestamptz := clock_timestamp();
-    v_wait interval := interval '50 milliseconds';
-    v_attempt integer := 0;
-    v_holders text;
-BEGIN
-    LOOP
-        v_attempt := v_attempt + 1;
-        BEGIN
-            PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
-            PERFORM pg_temp.cascade_tool_downgrade_entry(p_phase, p_i);
-            PERFORM pg_catalog.set_config('lock_timeout', '0', true);
-            RETURN;
-        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-            NULL;  -- rolled back to the start of this attempt, every lock it took released
-        END;
-        -- Who holds locks on the tables this step needs (the attempt above was rolled back).
-        SELECT string_agg(format('pid %s (%s, %s, transaction open %s s, %s on %s: %s)',
-                                 h.pid, h.usename, h.state, h.age, h.modes, h.rels, h.query), '; ')
-          INTO v_holders
-          FROM (SELECT a.pid, a.usename, a.state,
-                       round(extract(epoch FROM clock_timestamp() - a.xact_start)::numeric, 1) AS age,
-                       string_agg(DISTINCT l.mode, '+') AS modes,
-                       string_agg(DISTINCT l.relation::regclass::text, ', ') AS rels,
-                       left(regexp_replace(a.query, '\s+', ' ', 'g'), 80) AS query
-                  FROM pg_catalog.pg_locks l
-                  JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-                 WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_catalog.pg_backend_pid()
-                   AND l.relation IN (SELECT r.rel FROM unnest(p_tables) AS r(rel)
-                                      UNION ALL
-                                      SELECT t.relid FROM unnest(p_tables) AS r(rel),
-                                             pg_catalog.pg_partition_tree(r.rel) AS t)
-                 GROUP BY a.pid, a.usename, a.state, a.xact_start, a.query) AS h;
-        IF clock_timestamp() + v_wait - v_started > v_budget THEN
-            RAISE EXCEPTION 'cascade-tool: % of % stopped: no lock within lock_timeout % in % attempt(s) over % s; this step changed nothing; held by: %',
-                p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
-                round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1),
-                COALESCE(v_holders, 'nobody now (the holder has just ended)')
-                USING HINT = 'Run the upgrade again when they are done (finished steps are kept), end them '
-                          || '(SELECT pg_terminate_backend(pid)), or raise lock_retry_budget (alembic -x lock_retry_budget=5min).';
-        END IF;
-        RAISE NOTICE '  % %: lock not available within % (attempt %), retrying in % ms; held by: %',
-            p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
-            round(extract(epoch FROM v_wait) * 1000), COALESCE(v_holders, 'nobody now');
-        PERFORM pg_catalog.pg_sleep(extract(epoch FROM v_wait));
-        v_wait := least(v_wait * 2, interval '2 seconds');
-    END LOOP;
-END
-$cascade_tool$''',
     r'''-- One phase of the downgrade for one manifest entry, from what the upgrade recorded:
 -- `restore` (one short transaction: the old definition added NOT VALID under a temporary name,
 -- the current FK dropped, the old name back; a created FK dropped) and `validate`.
@@ -1678,7 +1620,7 @@ BEGIN
                            AND c.conname = f.constraint_name) AS t(r)
          WHERE f.revision = v_revision AND f.entry = p_i AND t.r IS NOT NULL;
         IF v_tables IS NOT NULL THEN
-            PERFORM pg_temp.cascade_tool_locked(p_phase, p_i, v_tables);
+            PERFORM pg_temp.cascade_tool_locked('cascade_tool_downgrade_entry', p_phase, p_i, v_tables);
         END IF;
         RETURN;
     END IF;
@@ -1709,9 +1651,7 @@ def upgrade() -> None:
     swap_timeout = settings["lock_retry_budget_ms"] + settings["statement_timeout_ms"]
     # Alembic commits the revisions before this one here: each step below commits on its own.
     with op.get_context().autocommit_block(), _notices_printed():
-        _define(UPGRADE_SQL)
-        _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
-        _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
+        _start(UPGRADE_SQL, settings)
         _call("cascade_tool_upgrade", "check")
         if settings["create_indexes"]:
             _concurrently(
@@ -1719,8 +1659,10 @@ def upgrade() -> None:
                 settings["lock_retry_budget_ms"],
             )
         for i in range(len(ENTRIES)):
-            _transaction("cascade_tool_upgrade", "swap", i, swap_timeout)
-            _transaction("cascade_tool_upgrade", "validate", i, 0)
+            with _own_transaction(swap_timeout):
+                _call("cascade_tool_upgrade", "swap", i)
+            with _own_transaction(0):
+                _call("cascade_tool_upgrade", "validate", i)
         _call("cascade_tool_upgrade", "finish")
 
 
@@ -1728,14 +1670,14 @@ def downgrade() -> None:
     settings = _settings()
     swap_timeout = settings["lock_retry_budget_ms"] + settings["statement_timeout_ms"]
     with op.get_context().autocommit_block(), _notices_printed():
-        _define(DOWNGRADE_SQL)
-        _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
-        _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
+        _start(DOWNGRADE_SQL, settings)
         _set("cascade_tool.restored", "0")
         _set("cascade_tool.dropped", "0")
         for i in reversed(range(len(ENTRIES))):
-            _transaction("cascade_tool_downgrade", "restore", i, swap_timeout)
-            _transaction("cascade_tool_downgrade", "validate", i, 0)
+            with _own_transaction(swap_timeout):
+                _call("cascade_tool_downgrade", "restore", i)
+            with _own_transaction(0):
+                _call("cascade_tool_downgrade", "validate", i)
         _concurrently(
             "cascade_tool_index_drops", "drop_sql, forget_sql", "index dropped:", settings["lock_retry_budget_ms"]
         )
