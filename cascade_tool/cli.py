@@ -15,6 +15,7 @@ import click
 
 from cascade_tool import __version__, catalog
 from cascade_tool import plan as planning
+from cascade_tool.commands import manifest_option, require_url, url_option
 from cascade_tool.errors import CascadeToolError
 from cascade_tool.manifest import Manifest, load_manifest
 from cascade_tool.report import print_plan, print_verification, progress_status
@@ -25,31 +26,12 @@ EXIT_CODES = (
     "2 usage, input or connection error."
 )
 
-manifest_option = click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="manifest.toml",
-    show_default=True,
-    help="The reviewed table manifest (TOML).",
-)
-url_option = click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    metavar="URL",
-    help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].",
-)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 def _manifest(path: Path) -> Manifest:
     return load_manifest(path)
 
-
-def _url(url: str | None) -> str:
-    if not url:
-        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
-    return url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -145,7 +127,7 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     (blocked entries); 2 usage, input or connection error.
     """
     manifest = _manifest(manifest_path)
-    with catalog.connect(_url(database_url)) as conn, progress_status("looking up the manifest") as status:
+    with catalog.connect(require_url(database_url)) as conn, progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
     if as_json:
         click.echo(json.dumps({"entries": [s.to_json() for s in steps]}, indent=2))
@@ -182,7 +164,7 @@ def verify(
     if print_sql:
         click.echo(catalog.print_sql(manifest), nl=False)
         return
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         result = planning.verify(conn, manifest, strict=strict)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))

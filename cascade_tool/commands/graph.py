@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cascade_tool import catalog
+from cascade_tool.commands import require_url, url_option
 from cascade_tool.discover import discover as run_discover
 from cascade_tool.discover import merge_file, render
 from cascade_tool.lint import SEVERITIES
@@ -20,21 +21,10 @@ from cascade_tool.manifest import load_manifest
 
 EXIT_FOUND = 1
 
-_url_option = click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    metavar="URL",
-    help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].",
-)
 _no_counts_option = click.option(
     "--no-counts", is_flag=True, help="Skip the read-only row counts (for very large tables)."
 )
 
-
-def _url(url: str | None) -> str:
-    if not url:
-        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
-    return url
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -49,7 +39,7 @@ def _write(text: str, out: Path | None) -> None:
 
 
 @click.command()
-@_url_option
+@url_option
 @click.option("--target", metavar="TABLE",
               help="The table rows are deleted from, e.g. users or public.users "
                    "[default with --merge: the manifest's].")
@@ -77,7 +67,7 @@ def discover(database_url: str | None, target: str | None, out: Path | None,
     """
     if merge_path is None and not target:
         raise click.UsageError("pass --target TABLE (or --merge MANIFEST)")
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         if merge_path is not None:
             found, merged = merge_file(conn, merge_path, target, count_orphans=not no_counts)
             text = merged.text
@@ -98,7 +88,7 @@ def discover(database_url: str | None, target: str | None, out: Path | None,
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Lint the graph as this manifest will leave it.")
 @click.option("--target", metavar="TABLE", help="Without a manifest: lint the graph around this table.")
-@_url_option
+@url_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of findings.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="error", show_default=True,
               help="Exit 1 when a finding has this severity or a higher one.")
@@ -119,7 +109,7 @@ def lint(manifest_path: Path | None, target: str | None, database_url: str | Non
     if (manifest_path is None) == (target is None):
         raise click.UsageError("pass either --manifest PATH or --target TABLE")
     manifest = load_manifest(manifest_path) if manifest_path is not None else None
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         result = run_lint(conn, manifest=manifest, target=target, count=not no_counts)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))

@@ -10,18 +10,12 @@ import click
 from cascade_tool import catalog
 from cascade_tool import impact as impact_lib
 from cascade_tool import smoke as smoke_lib
+from cascade_tool.commands import manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest, parse_table_name
 
 
-def _url(url: str | None) -> str:
-    if not url:
-        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
-    return url
-
-
 @click.command()
-@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-              help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].")
+@url_option
 @click.option("--target", default="users", show_default=True, help="The table rows are deleted from.")
 @click.option("--where", "where", metavar="SQL", help='Which rows, as a SQL condition: "id = 12345".')
 @click.option("--id", "key", metavar="VALUE", help="Shorthand for a one-column primary key = VALUE.")
@@ -42,7 +36,7 @@ def impact(database_url: str | None, target: str, where: str | None, key: str | 
     if (where is None) == (key is None):
         raise click.UsageError("give exactly one of --where and --id")
     table = parse_table_name(target, "--target")
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         result = impact_lib.compute(conn, table, where=where, key=[key] if key is not None else None,
                                     statement_timeout_ms=timeout_ms)
     if as_json:
@@ -66,10 +60,8 @@ def impact(database_url: str | None, target: str, where: str | None, key: str | 
 
 
 @click.command("smoke-test")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
-              default="manifest.toml", show_default=True, help="The reviewed table manifest (TOML).")
-@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-              help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].")
+@manifest_option
+@url_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def smoke_test(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
     """Create a test user, add a row to every manifest table, delete the user, check, roll back.
@@ -82,7 +74,7 @@ def smoke_test(manifest_path: Path, database_url: str | None, as_json: bool) -> 
     delete failed; 2 usage, input or connection error.
     """
     manifest = load_manifest(manifest_path)
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         result = smoke_lib.run(conn, manifest)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, default=str))

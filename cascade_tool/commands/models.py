@@ -12,18 +12,13 @@ from pathlib import Path
 
 import click
 
+from cascade_tool.commands import manifest_option
+
 EXIT_FOUND = 1
 
 
 @click.command("check-models")
-@click.option(
-    "--manifest",
-    "manifest_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="manifest.toml",
-    show_default=True,
-    help="The reviewed table manifest (TOML).",
-)
+@manifest_option
 @click.option(
     "--models",
     "models_spec",

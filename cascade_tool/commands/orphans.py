@@ -9,6 +9,7 @@ import click
 
 from cascade_tool import catalog
 from cascade_tool import orphans as orphans_lib
+from cascade_tool.commands import manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 EXIT_FOUND = 1
@@ -51,10 +52,8 @@ def _lines(f: orphans_lib.Finding) -> list[str]:
 
 
 @click.command()
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
-              default="manifest.toml", show_default=True, help="The reviewed table manifest (TOML).")
-@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-              help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].")
+@manifest_option
+@url_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of entries.")
 def orphans(manifest_path: Path, database_url: str | None, as_json: bool) -> None:
     """Count the rows each missing (or NOT VALID) foreign key would reject, changing nothing.
@@ -70,10 +69,9 @@ def orphans(manifest_path: Path, database_url: str | None, as_json: bool) -> Non
     referenced keys, or referenced columns not unique without add_unique; 2 usage, input or
     connection error.
     """
-    if not database_url:
-        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
+    url = require_url(database_url)
     manifest = load_manifest(manifest_path)
-    with catalog.connect(database_url) as conn:
+    with catalog.connect(url) as conn:
         findings = orphans_lib.report(conn, manifest)
     found = [f for f in findings if f.found]
     total = sum(f.orphans for f in findings)

@@ -13,15 +13,11 @@ import click
 
 from cascade_tool import catalog
 from cascade_tool import preflight as preflight_lib
+from cascade_tool.commands import manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 EXIT_FOUND = 1
 
-
-def _url(url: str | None) -> str:
-    if not url:
-        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
-    return url
 
 
 def _version(num: int) -> str:
@@ -29,10 +25,8 @@ def _version(num: int) -> str:
 
 
 @click.command()
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
-              default="manifest.toml", show_default=True, help="The reviewed table manifest (TOML).")
-@click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-              help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].")
+@manifest_option
+@url_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print {database, server_version_num, seconds, warnings, findings: [...]}.")
 @click.option("--long-transaction-seconds", type=click.FloatRange(min=0),
@@ -57,7 +51,7 @@ def preflight(manifest_path: Path, database_url: str | None, as_json: bool, long
     2 usage, input or connection error.
     """
     manifest = load_manifest(manifest_path)
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         result = preflight_lib.run(conn, manifest, long_transaction_seconds)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, default=str))

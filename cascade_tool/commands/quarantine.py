@@ -8,21 +8,15 @@ import click
 
 from cascade_tool import catalog
 from cascade_tool import quarantine as quarantine_lib
+from cascade_tool.commands import require_url, url_option
 from cascade_tool.manifest import TableName, parse_table_name
 
 EXIT_FOUND = 1
 
-_url_option = click.option("--database-url", envvar="DATABASE_URL", metavar="URL",
-                           help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].")
 _revision_option = click.option("--revision", metavar="REV", help="Only rows this revision quarantined.")
 _table_option = click.option("--table", "table_name", metavar="TABLE",
                              help="Only rows of this table (schema.table; a bare name matches any schema).")
 
-
-def _url(url: str | None) -> str:
-    if not url:
-        raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
-    return url
 
 
 def _table(text: str | None) -> TableName | None:
@@ -41,7 +35,7 @@ def quarantine() -> None:
 
 
 @quarantine.command("list")
-@_url_option
+@url_option
 @_revision_option
 @_table_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -51,7 +45,7 @@ def list_(database_url: str | None, revision: str | None, table_name: str | None
     Exit codes: 0 listed (even when empty); 2 usage, input or connection error.
     """
     table = _table(table_name)
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         groups = quarantine_lib.list_groups(conn, revision, table)
     if as_json:
         click.echo(json.dumps([g.to_json() for g in groups], indent=2))
@@ -67,7 +61,7 @@ def list_(database_url: str | None, revision: str | None, table_name: str | None
 
 
 @quarantine.command()
-@_url_option
+@url_option
 @_revision_option
 @_table_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -83,7 +77,7 @@ def restore(database_url: str | None, revision: str | None, table_name: str | No
     or connection error.
     """
     table = _table(table_name)
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         result = quarantine_lib.restore(conn, revision, table)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -100,7 +94,7 @@ def restore(database_url: str | None, revision: str | None, table_name: str | No
 
 
 @quarantine.command()
-@_url_option
+@url_option
 @click.option("--older-than", "older_than", required=True, metavar="AGE",
               help="Retention: remove rows quarantined longer ago than this (30d, 12h, 2w, 90min).")
 @_revision_option
@@ -116,7 +110,7 @@ def purge(database_url: str | None, older_than: str, revision: str | None, table
     """
     age = quarantine_lib.parse_duration(older_than)
     table = _table(table_name)
-    with catalog.connect(_url(database_url)) as conn:
+    with catalog.connect(require_url(database_url)) as conn:
         purged = quarantine_lib.purge(conn, age, revision, table)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in purged], indent=2))
