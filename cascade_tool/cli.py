@@ -233,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("cascade-tool: aborted", err=True)
         sys.exit(EXIT_ERROR)
+    except click.exceptions.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "cascade-tool"
+        click.echo(f"cascade-tool: error: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(EXIT_ERROR)
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(EXIT_ERROR)

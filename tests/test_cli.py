@@ -316,3 +316,22 @@ def test_stale_entries_are_skipped_by_plan_and_verify(quirks_db: str, run_cli: A
     assert "skip     gone(user_id): marked stale (its FK is gone): review and remove the entry" in plan.out
     verify = run_cli("verify", "--manifest", str(manifest), "--database-url", quirks_db)
     assert verify.code == 0, verify.out
+
+
+NO_URL = "no database: pass --database-url or set DATABASE_URL"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--manifest", MANIFEST], f"{NO_URL} (see cascade-tool plan --help)"),
+        (["orphans", "--manifest", MANIFEST], f"{NO_URL} (see cascade-tool orphans --help)"),
+        (["plan", "--bogus"], "No such option '--bogus'. (see cascade-tool plan --help)"),
+        (["impact", "--id", "1", "--where", "id = 1"],
+         "give exactly one of --where and --id (see cascade-tool impact --help)"),
+    ],
+    ids=["no-url", "no-url-orphans", "unknown-option", "conflicting-options"],
+)
+def test_usage_errors_are_one_line_with_exit_2(args: list[str], message: str, run_cli: Any) -> None:
+    result = run_cli(*args, env={"DATABASE_URL": ""})
+    assert (result.code, result.out, result.err) == (2, "", f"cascade-tool: error: {message}\n")
