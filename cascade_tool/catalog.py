@@ -19,14 +19,9 @@ from cascade_tool.manifest import Manifest, TableName
 
 ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 RESOLVE_SQL = resources.files("cascade_tool").joinpath("sql/resolve.sql").read_text("utf-8")
-# FK columns without a usable index; reads the lookup's rows from the function named at LOOKUP_SLOT.
-_FK_INDEXES_SQL = resources.files("cascade_tool").joinpath("sql/fk_indexes.sql").read_text("utf-8")
-_UNIQUE_KEYS_SQL = resources.files("cascade_tool").joinpath("sql/unique_keys.sql").read_text("utf-8")
-# Every index the upgrade builds before the swaps: FK indexes, then unique keys (add_unique).
-INDEXES_SQL = (
-    "SELECT * FROM (\n" + _FK_INDEXES_SQL.strip("\n") + "\n) AS fk_indexes\nUNION ALL\n"
-    "SELECT * FROM (\n" + _UNIQUE_KEYS_SQL.strip("\n") + "\n) AS unique_keys"
-)
+# Every index the upgrade builds before the swaps (FK indexes, then add_unique's unique keys);
+# reads the lookup's rows from the function named at LOOKUP_SLOT.
+INDEXES_SQL = resources.files("cascade_tool").joinpath("sql/indexes.sql").read_text("utf-8")
 LOOKUP_SLOT = "/*lookup*/pg_temp.cascade_tool_lookup(NULL)"
 
 # FKs to the target that no manifest entry covers (verify's "unlisted" warnings).
@@ -162,7 +157,7 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
 
 
 def missing_indexes(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
-    """The indexes the upgrade would build: FK columns no index can serve (sql/fk_indexes.sql)."""
+    """The indexes the upgrade would build: FK columns no index can serve, and add_unique keys (sql/indexes.sql)."""
     lookup = "(SELECT to_jsonb(q) FROM (" + RESOLVE_SQL.replace(ENTRIES_SLOT, "%(entries)s::jsonb") + ") AS q)"
     sql = INDEXES_SQL.replace("%", "%%").replace(LOOKUP_SLOT, lookup)  # format('%I') is not a parameter
     try:

@@ -673,106 +673,83 @@ BEGIN
                'golden0001', x.table_schema, x.index_name, x.table_name, x.columns),
            x.drop_sql, x.create_sql
       FROM (
-SELECT * FROM (
--- FK columns that have no index PostgreSQL can use to find the referencing rows, so every
--- delete of a parent row scans the table. Input: the lookup's rows (resolve.sql) as jsonb, from
--- the function named below (the generated revision defines it; the CLI substitutes the lookup).
--- An index covers an FK when its leading key columns are the FK's columns, in any order; a
--- partial index counts only when its predicate is `col IS NOT NULL` on a one-column FK (the FK's
--- own lookups imply it). The names are ours: <table>_<columns>_fk_idx, or a hash when longer than
--- 63 bytes or taken; an INVALID index of that name on the same table is a leftover of an earlier
--- attempt, dropped and rebuilt.
-SELECT DISTINCT ON (w.table_schema, w.table_name, w.sorted)
-       w.entry, w.table_schema, w.table_name, w.columns, w.partitioned,
-       w.table_display || ' (' || array_to_string(w.columns, ', ') || ')' AS label,
-       w.index_name,
-       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class o JOIN pg_catalog.pg_index i ON i.indexrelid = o.oid
-                          WHERE o.relnamespace = w.nsp AND o.relname = w.index_name
-                            AND i.indrelid = w.rel AND NOT i.indisvalid) THEN format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', w.table_schema, w.index_name) END AS drop_sql,
-       CASE WHEN NOT w.partitioned
-            THEN format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s)', w.index_name, w.q_table,
-                        array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(w.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
-       END AS create_sql
-FROM (
-    SELECT n.*,
-           CASE WHEN octet_length(n.base_name) <= 63
+-- The indexes the upgrade builds before the swaps (CONCURRENTLY, recorded, dropped on downgrade):
+-- - FK columns that have no index PostgreSQL can use to find the referencing rows, so every
+--   delete of a parent row scans the table. An index covers an FK when its leading key columns
+--   are the FK's columns, in any order; a partial index counts only when its predicate is
+--   `col IS NOT NULL` on a one-column FK (the FK's own lookups imply it);
+-- - for entries with add_unique = true, the unique index the FK needs on the referenced columns
+--   (the upgrade's check phase has already refused duplicate keys and partitioned targets).
+-- Input: the lookup's rows (resolve.sql) as jsonb, from the function named below (the generated
+-- revision defines it; the CLI substitutes the lookup). The names are ours:
+-- <table>_<columns>_fk_idx / _key, or a hash when longer than 63 bytes or taken; an INVALID
+-- index of that name on the same table is a leftover of an earlier attempt, dropped and rebuilt.
+WITH lookup AS (
+    SELECT l.r FROM /*lookup*/pg_temp.cascade_tool_lookup(NULL) AS l(r)
+),
+wanted AS (
+    SELECT false AS uniq, (r->>'i')::integer AS entry, r->>'q_table' AS q_rel,
+           ARRAY(SELECT jsonb_array_elements_text(r->'columns')) AS columns
+      FROM lookup
+     WHERE r->>'status' IN ('convert', 'create', 'ok', 'not_valid', 'not_enforced')
+    UNION ALL
+    SELECT true, (r->>'i')::integer, r->>'q_target',
+           ARRAY(SELECT jsonb_array_elements_text(r->'references_columns'))
+      FROM lookup
+     WHERE r->>'status' = 'not_unique' AND (r->>'add_unique')::boolean
+),
+located AS (
+    SELECT w.*, c.oid AS rel, c.relnamespace AS nsp, c.relkind = 'p' AS partitioned,
+           n.nspname::text AS table_schema, c.relname::text AS table_name,
+           ARRAY(SELECT x FROM unnest(w.columns) AS x ORDER BY 1) AS sorted
+      FROM wanted w
+      JOIN pg_catalog.pg_class c ON c.oid = w.q_rel::regclass
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+),
+missing AS (
+    SELECT s.*,
+           s.table_name || '_' || array_to_string(s.columns, '_') || CASE WHEN s.uniq THEN '_key' ELSE '_fk_idx' END AS base_name,
+           CASE WHEN s.uniq THEN 'uk_' || substr(md5(s.q_rel || '(' || array_to_string(s.columns, ',') || ')'), 1, 24)
+                ELSE 'fk_idx_' || substr(md5(s.q_rel || '(' || array_to_string(s.columns, ',') || ')'), 1, 20)
+           END AS hash_name
+      FROM located s
+     WHERE s.uniq OR NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index x
+             WHERE x.indrelid = s.rel AND x.indisvalid AND x.indnkeyatts >= cardinality(s.columns)
+               AND ARRAY(SELECT k FROM unnest((string_to_array(x.indkey::text, ' ')::int2[])[1:cardinality(s.columns)]) AS k ORDER BY 1)
+                 = ARRAY(SELECT a.attnum FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid = s.rel AND a.attname = ANY (s.columns) ORDER BY 1)
+               AND (x.indpred IS NULL
+                    OR (cardinality(s.columns) = 1
+                        AND pg_catalog.pg_get_expr(x.indpred, x.indrelid) = '(' || quote_ident(s.columns[1]) || ' IS NOT NULL)')))
+),
+named AS (
+    SELECT m.*,
+           CASE WHEN octet_length(m.base_name) <= 63
                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class o
-                                  WHERE o.relnamespace = n.nsp AND o.relname = n.base_name
+                                  WHERE o.relnamespace = m.nsp AND o.relname = m.base_name
                                     AND NOT (o.relkind = 'i' AND EXISTS (
                                         SELECT 1 FROM pg_catalog.pg_index i
-                                         WHERE i.indexrelid = o.oid AND i.indrelid = n.rel AND NOT i.indisvalid)))
-                THEN n.base_name ELSE n.hash_name END AS index_name
-      FROM (
-        SELECT s.*,
-               s.table_name || '_' || array_to_string(s.columns, '_') || '_fk_idx' AS base_name,
-               'fk_idx_' || substr(md5(s.q_table || '(' || array_to_string(s.columns, ',') || ')'), 1, 20) AS hash_name
-          FROM (
-            SELECT (l.r->>'i')::integer AS entry, l.r->>'table_schema' AS table_schema,
-                   l.r->>'table_name' AS table_name, l.r->>'table_display' AS table_display,
-                   l.r->>'q_table' AS q_table, (l.r->>'partitioned')::boolean AS partitioned,
-                   ARRAY(SELECT jsonb_array_elements_text(l.r->'columns')) AS columns,
-                   ARRAY(SELECT x FROM jsonb_array_elements_text(l.r->'columns') AS x ORDER BY 1) AS sorted,
-                   (l.r->>'q_table')::regclass AS rel,
-                   (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = (l.r->>'q_table')::regclass) AS nsp
-              FROM /*lookup*/pg_temp.cascade_tool_lookup(NULL) AS l(r)
-             WHERE l.r->>'status' IN ('convert', 'create', 'ok', 'not_valid', 'not_enforced')
-          ) AS s
-         WHERE NOT EXISTS (
-                SELECT 1 FROM pg_catalog.pg_index x
-                 WHERE x.indrelid = s.rel AND x.indisvalid AND x.indnkeyatts >= cardinality(s.columns)
-                   AND ARRAY(SELECT k FROM unnest((string_to_array(x.indkey::text, ' ')::int2[])[1:cardinality(s.columns)]) AS k ORDER BY 1)
-                     = ARRAY(SELECT a.attnum FROM pg_catalog.pg_attribute a
-                              WHERE a.attrelid = s.rel AND a.attname = ANY (s.columns) ORDER BY 1)
-                   AND (x.indpred IS NULL
-                        OR (cardinality(s.columns) = 1
-                            AND pg_catalog.pg_get_expr(x.indpred, x.indrelid) = '(' || quote_ident(s.columns[1]) || ' IS NOT NULL)')))
-      ) AS n
-) AS w
-ORDER BY w.table_schema, w.table_name, w.sorted, w.entry
-) AS fk_indexes
-UNION ALL
-SELECT * FROM (
--- Referenced columns that have no unique index, for entries with add_unique = true: the unique
--- index the FK needs, built like the FK indexes (CONCURRENTLY, recorded, dropped on downgrade).
--- Input: the lookup's rows, as in fk_indexes.sql. The upgrade's check phase has already refused
--- duplicate keys and partitioned targets. Name: <table>_<columns>_key, or a hash.
-SELECT DISTINCT ON (w.rel, w.sorted)
+                                         WHERE i.indexrelid = o.oid AND i.indrelid = m.rel AND NOT i.indisvalid)))
+                THEN m.base_name ELSE m.hash_name END AS index_name
+      FROM missing m
+)
+SELECT DISTINCT ON (w.uniq, w.table_schema, w.table_name, w.sorted)
        w.entry, w.table_schema, w.table_name, w.columns, w.partitioned,
-       w.table_schema || '.' || w.table_name || ' (' || array_to_string(w.columns, ', ') || ') unique' AS label,
+       w.table_schema || '.' || w.table_name || ' (' || array_to_string(w.columns, ', ') || ')'
+         || CASE WHEN w.uniq THEN ' unique' ELSE '' END AS label,
        w.index_name,
        CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class o JOIN pg_catalog.pg_index i ON i.indexrelid = o.oid
                           WHERE o.relnamespace = w.nsp AND o.relname = w.index_name
                             AND i.indrelid = w.rel AND NOT i.indisvalid)
             THEN format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', w.table_schema, w.index_name) END AS drop_sql,
        CASE WHEN NOT w.partitioned
-            THEN format('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s)', w.index_name, w.q_target,
+            THEN format('CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %I ON %s (%s)',
+                        CASE WHEN w.uniq THEN 'UNIQUE ' ELSE '' END, w.index_name, w.q_rel,
                         array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(w.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
        END AS create_sql
-FROM (
-    SELECT s.*,
-           CASE WHEN octet_length(s.table_name || '_' || array_to_string(s.columns, '_') || '_key') <= 63
-                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class o
-                                  WHERE o.relnamespace = s.nsp
-                                    AND o.relname = s.table_name || '_' || array_to_string(s.columns, '_') || '_key'
-                                    AND NOT (o.relkind = 'i' AND EXISTS (
-                                        SELECT 1 FROM pg_catalog.pg_index i
-                                         WHERE i.indexrelid = o.oid AND i.indrelid = s.rel AND NOT i.indisvalid)))
-                THEN s.table_name || '_' || array_to_string(s.columns, '_') || '_key'
-                ELSE 'uk_' || substr(md5(s.q_target || '(' || array_to_string(s.columns, ',') || ')'), 1, 24)
-           END AS index_name
-      FROM (
-        SELECT (l.r->>'i')::integer AS entry, n.nspname::text AS table_schema, c.relname::text AS table_name,
-               l.r->>'q_target' AS q_target, c.relkind = 'p' AS partitioned, c.oid AS rel, c.relnamespace AS nsp,
-               ARRAY(SELECT jsonb_array_elements_text(l.r->'references_columns')) AS columns,
-               ARRAY(SELECT x FROM jsonb_array_elements_text(l.r->'references_columns') AS x ORDER BY 1) AS sorted
-          FROM /*lookup*/pg_temp.cascade_tool_lookup(NULL) AS l(r)
-          JOIN pg_catalog.pg_class c ON c.oid = (l.r->>'q_target')::regclass
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE l.r->>'status' = 'not_unique' AND (l.r->>'add_unique')::boolean
-      ) AS s
-) AS w
-ORDER BY w.rel, w.sorted, w.entry
-) AS unique_keys
+  FROM named w
+ ORDER BY w.uniq, w.table_schema, w.table_name, w.sorted, w.entry
       ) AS x
      WHERE x.create_sql IS NOT NULL;
 END
