@@ -130,6 +130,19 @@ def execute_sql(url: str, text: str) -> None:
         conn.execute(text.encode())
 
 
+def quirks_loader(url: str) -> None:
+    """tests/data/quirks_schema.sql: every FK quirk the upgrade must handle."""
+    execute_sql(url, (DATA / "quirks_schema.sql").read_text())
+
+
+@pytest.fixture
+def quirks_db(server: Server) -> Iterator[str]:
+    """URL of a new database holding the quirks schema (cloned from a per-server template)."""
+    name = server.create_database(server.template("quirks", quirks_loader))
+    yield server.url(name)
+    server.drop_database(name)
+
+
 def demo_loader(url: str) -> None:
     from cascade_tool.demo import demo_schema_sql
 

@@ -13,16 +13,10 @@ import psycopg
 import pytest
 
 from tests.conftest import DATA, REPO, Server, alembic, execute_sql, fk_state
-from tests.test_upgrade import QUIRKS_MANIFEST, quirks_loader
+from tests.test_upgrade import QUIRKS_MANIFEST
 
 MANIFEST = str(QUIRKS_MANIFEST)
 
-
-@pytest.fixture
-def quirks_db(server: Server) -> Any:
-    name = server.create_database(server.template("quirks", quirks_loader))
-    yield server.url(name)
-    server.drop_database(name)
 
 
 def upgraded(project: Path, url: str, run_cli: Any) -> None:

@@ -13,22 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.conftest import Server, alembic, dump_schema, execute_sql, fk_state
-from tests.test_upgrade import fks, generate, index_defs, quirks_loader
-
-
-@pytest.fixture
-def quirks_db(server: Server) -> Iterator[str]:
-    name = server.create_database(server.template("quirks", quirks_loader))
-    yield server.url(name)
-    server.drop_database(name)
+from tests.test_upgrade import fks, generate, index_defs
 
 
 def stamped(url: str) -> int:

@@ -20,13 +20,8 @@ from cascade_tool import revisions
 from cascade_tool.manifest import parse_manifest
 from tests.conftest import Server, alembic, dump_schema, execute_sql
 from tests.test_orphans import MANIFEST, SEED_002, messages
+from tests.test_quarantine import count
 from tests.test_upgrade import index_defs
-
-
-def count(url: str, query: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(query).fetchone()  # test-owned constant queries
-    return int(row[0]) if row else 0
 
 
 def generate(project: Path, text: str, tmp_path: Path) -> Path:

@@ -24,16 +24,10 @@ from cascade_tool.manifest import load_manifest, parse_manifest
 from cascade_tool.pgserver import Cluster, ServerError
 from tests.conftest import DATA, Server, execute_sql
 from tests.test_corpus import CORPUS, corpus_db
-from tests.test_upgrade import QUIRKS_MANIFEST, quirks_loader
+from tests.test_upgrade import QUIRKS_MANIFEST
 
 MANIFEST = str(QUIRKS_MANIFEST)
 
-
-@pytest.fixture
-def quirks_db(server: Server) -> Iterator[str]:
-    name = server.create_database(server.template("quirks", quirks_loader))
-    yield server.url(name)
-    server.drop_database(name)
 
 
 def run_preflight(url: str, manifest: Any = None, seconds: float = 60.0) -> preflight_lib.Preflight:

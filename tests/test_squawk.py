@@ -7,14 +7,10 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import DATA, Server
-from tests.test_upgrade import quirks_loader
 
 # What replacing a constraint needs by nature: the old one is dropped, the new one renamed.
 INHERENT = {"ban-drop-constraint", "renaming-object"}
@@ -46,12 +42,6 @@ def lint(path: Path, pg_version: int) -> list[dict[str, Any]]:
     findings: list[dict[str, Any]] = json.loads(result.stdout or "[]")
     return findings
 
-
-@pytest.fixture
-def quirks_db(server: Server) -> Iterator[str]:
-    name = server.create_database(server.template("quirks", quirks_loader))
-    yield server.url(name)
-    server.drop_database(name)
 
 
 def test_naive_migration_raises_five_findings(tmp_path: Path) -> None:

@@ -6,16 +6,14 @@ Each test runs once per server (the embedded 18 and, when installed, another maj
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from cascade_tool import revisions
 from cascade_tool.manifest import load_manifest
-from tests.conftest import DATA, Server, alembic, dump_schema, execute_sql, fk_state
+from tests.conftest import DATA, Server, alembic, dump_schema, execute_sql, fk_state, quirks_loader
 
 QUIRKS_MANIFEST = DATA / "quirks_manifest.toml"
 HOSTILE_TABLE = 'x"; DROP TABLE users; --'
@@ -23,15 +21,6 @@ LONG_TABLE = "user_preference_notification_channel_subscription_settings_x"
 LONG_FK = "user_preference_notification_channel_subscription_settings_fk1"
 
 
-def quirks_loader(url: str) -> None:
-    execute_sql(url, (DATA / "quirks_schema.sql").read_text())
-
-
-@pytest.fixture
-def quirks_db(server: Server) -> Iterator[str]:
-    name = server.create_database(server.template("quirks", quirks_loader))
-    yield server.url(name)
-    server.drop_database(name)
 
 
 def fks(url: str) -> dict[tuple[str, str, str], dict[str, Any]]:
