@@ -156,14 +156,14 @@ def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
         raise DatabaseError(f"catalog lookup failed: {str(exc).strip().splitlines()[0]}") from None
 
 
-def missing_indexes(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
-    """The indexes the upgrade would build: FK columns no index can serve, and add_unique keys (sql/indexes.sql)."""
-    lookup = "(SELECT to_jsonb(q) FROM (" + RESOLVE_SQL.replace(ENTRIES_SLOT, "%(entries)s::jsonb") + ") AS q)"
-    sql = INDEXES_SQL.replace("%", "%%").replace(LOOKUP_SLOT, lookup)  # format('%I') is not a parameter
+def missing_indexes(conn: psycopg.Connection[Any], rows: list[Row]) -> list[Row]:
+    """The indexes the upgrade would build (sql/indexes.sql): FK columns no index can serve, and
+    add_unique keys, worked out from lookup rows already read (the revision reads them itself)."""
+    sql = INDEXES_SQL.replace("%", "%%")  # format('%I') is not a parameter
+    sql = sql.replace(LOOKUP_SLOT, "jsonb_array_elements(%(rows)s::jsonb)")
     try:
         with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
-            cur.execute(sql.encode(), {"entries": Jsonb(manifest.payload())})
+            cur.execute(sql.encode(), {"rows": Jsonb([r.data for r in rows])})
             return [Row(dict(r)) for r in cur.fetchall()]
     except psycopg.Error as exc:
         raise DatabaseError(f"index lookup failed: {str(exc).strip().splitlines()[0]}") from None

@@ -96,11 +96,12 @@ def build_steps(
 ) -> list[Step]:
     """Run the lookup and turn each row into a step (orphan counts are read-only queries, which
     can take long on big tables: `progress` hears of each one before it runs)."""
+    rows = catalog.resolve(conn, manifest)
     indexes: dict[int, list[catalog.Row]] = {}
     if manifest.options.create_indexes:
-        for index in catalog.missing_indexes(conn, manifest):
+        for index in catalog.missing_indexes(conn, rows):
             indexes.setdefault(index.entry, []).append(index)
-    return _steps(conn, manifest, catalog.resolve(conn, manifest), count_orphans, indexes, progress)
+    return _steps(conn, manifest, rows, count_orphans, indexes, progress)
 
 
 def _phases(row: catalog.Row, indexes: list[catalog.Row]) -> tuple[list[str], list[str], list[str]]:
