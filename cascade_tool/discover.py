@@ -33,7 +33,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from cascade_tool import catalog
-from cascade_tool.errors import CascadeToolError, DatabaseError, ManifestError
+from cascade_tool.errors import DatabaseError, DiscoverError, ManifestError
 from cascade_tool.graph import ForeignKey, Graph, Relation, Target, count_rows, find_target, load_graph
 from cascade_tool.manifest import Manifest, parse_manifest
 
@@ -63,9 +63,6 @@ _ANY_HEADER = re.compile(r"^[ \t]*\[")
 _CANDIDATE_TAG = re.compile(r"^[ \t]*#[ \t]*candidate:[ \t]*(.+?)[ \t]*$")
 STALE_NOTE = "cascade-tool discover --merge: no foreign key matches this entry any more"
 
-
-class DiscoverError(CascadeToolError):
-    """discover cannot write or merge the manifest."""
 
 
 @dataclass(frozen=True)
@@ -452,7 +449,8 @@ def merge_file(
         other = find_target(conn, target_name)
         if other.oid != target.oid:
             raise DiscoverError(
-                f"--target {other} is not the target of {path} ({target}): leave --target out to merge"
+                f"{other} is not the target of {path} ({target}): leave it out to merge",
+                option="target",
             )
     d = discover(conn, target, count_orphans=count_orphans)
     return d, merge(conn, d, text, manifest)

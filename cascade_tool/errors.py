@@ -1,10 +1,19 @@
-"""Typed errors. The CLI turns any `CascadeToolError` into one line on stderr and exit code 2."""
+"""Every error the tool reports to a person, in one place.
+
+The CLI turns any `CascadeToolError` into one line on stderr and exit code 2. Messages speak the
+library's terms; when an error is about one argument, `option` names it (the library's
+parameter name, e.g. "older_than") and the CLI puts the flag in front (`--older-than ...`).
+"""
 
 from __future__ import annotations
 
 
 class CascadeToolError(Exception):
     """Base of every error the tool reports to a person (exit code 2 at the CLI)."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class ManifestError(CascadeToolError):
@@ -15,9 +24,33 @@ class DatabaseError(CascadeToolError):
     """The database cannot be reached, or a query against it failed."""
 
 
+class TargetNotFound(CascadeToolError):
+    """The target table does not exist in this database."""
+
+
 class RevisionError(CascadeToolError):
     """The Alembic versions directory cannot take a new revision (missing, several heads...)."""
 
 
 class QuarantineError(CascadeToolError):
     """A quarantine command was asked for something it must not do (a bad retention, filter...)."""
+
+
+class ImpactError(CascadeToolError):
+    """The condition or key selecting the rows to delete could not be evaluated."""
+
+
+class SmokeError(CascadeToolError):
+    """The smoke test could not start (no target row could be created, ...)."""
+
+
+class DiscoverError(CascadeToolError):
+    """discover cannot write or merge the manifest."""
+
+
+class ModelsError(CascadeToolError):
+    """The application's models cannot be imported, found or configured."""
+
+
+class ServerError(CascadeToolError):
+    """A throwaway PostgreSQL server could not be found, started or stopped."""

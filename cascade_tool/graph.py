@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from cascade_tool.errors import CascadeToolError, DatabaseError
+from cascade_tool.errors import DatabaseError, TargetNotFound
 from cascade_tool.manifest import TableName, parse_table_name
 
 _SQL = resources.files("cascade_tool").joinpath("sql")
@@ -45,9 +45,6 @@ DELETING = "CASCADE"
 BLOCKING = ("RESTRICT", "NO ACTION")
 NULLING = ("SET NULL", "SET DEFAULT")
 
-
-class TargetNotFound(CascadeToolError):
-    """The target table does not exist in this database."""
 
 
 def manifest_identifier(part: str) -> str:
@@ -236,7 +233,7 @@ class Graph:
 
 def find_target(conn: psycopg.Connection[Any], name: str | TableName) -> Target:
     """Resolve the target table, or raise TargetNotFound naming similar tables."""
-    table = parse_table_name(name, "--target") if isinstance(name, str) else name
+    table = parse_table_name(name, "target") if isinstance(name, str) else name
     try:
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(TARGET_SQL, {"schema": table.schema, "table": table.name})

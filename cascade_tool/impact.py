@@ -21,14 +21,11 @@ import psycopg
 from psycopg import sql
 
 from cascade_tool import catalog
-from cascade_tool.errors import CascadeToolError, DatabaseError
+from cascade_tool.errors import DatabaseError, ImpactError
 from cascade_tool.manifest import TableName
 
 RowSet = set[tuple[str, str]]  # (tableoid, ctid) as text
 
-
-class ImpactError(CascadeToolError):
-    """The --where condition or --id could not be evaluated."""
 
 
 @dataclass
@@ -114,7 +111,9 @@ def _start_rows(
         if key is not None:
             if len(pk) != len(key):
                 raise ImpactError(
-                    f"--id needs a one-column primary key on {schema}.{table} (it has {len(pk)}): use --where"
+                    f"needs a one-column primary key on {schema}.{table} (it has {len(pk)}): "
+                    "select the rows with a condition instead",
+                    option="key",
                 )
             cond = sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(sql.Identifier(c)) for c in pk)
             cur.execute(base + cond, key)
@@ -139,9 +138,9 @@ def compute(
 ) -> Impact:
     """Follow a deletion of the matching target rows through every declared FK, read-only."""
     if (where is None) == (key is None):
-        raise ImpactError("give exactly one of --where and --id")
+        raise ImpactError("give exactly one of a condition (where) and a key")
     if where is not None and not where.strip():
-        raise ImpactError("--where is empty")
+        raise ImpactError("is empty", option="where")
     conn.read_only = True
     try:
         with conn.cursor() as cur:

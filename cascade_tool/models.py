@@ -35,7 +35,7 @@ from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, registry
 
 from cascade_tool.catalog import Row
-from cascade_tool.errors import CascadeToolError
+from cascade_tool.errors import ModelsError
 from cascade_tool.manifest import Entry, Manifest, TableName
 
 DEFAULT_SCHEMA = "public"
@@ -48,9 +48,6 @@ AUTOGEN_WHY = (
     "model says ({}), and `alembic check` fails"
 )
 
-
-class ModelsError(CascadeToolError):
-    """The application's models cannot be imported, found or configured."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,8 +77,9 @@ def load_models(spec: str, search_path: Path | None = None) -> LoadedModels:
     module_name, attr = module_name.strip(), attr.strip()
     if not module_name or not re.fullmatch(r"[A-Za-z_][\w.]*", module_name):
         raise ModelsError(
-            f"--models {spec!r}: expected an import path, package.module or package.module:Base "
-            "(dots, not a file path)"
+            f"{spec!r}: expected an import path, package.module or package.module:Base "
+            "(dots, not a file path)",
+            option="models",
         )
     where = str((search_path or Path.cwd()).resolve())
     added = where not in sys.path

@@ -21,13 +21,10 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cascade_tool.errors import CascadeToolError
+from cascade_tool.errors import ServerError
 
 SERVER_USER = "cascade_tool_pg"
 
-
-class ServerError(CascadeToolError):
-    """A throwaway PostgreSQL server could not be found, started or stopped."""
 
 
 def embedded_bindir() -> Path | None:

@@ -111,11 +111,12 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text or "")
     if not match:
         raise QuarantineError(
-            f"--older-than {text!r} is not a duration: write a number and a unit, e.g. 30d, 12h, 2w, 90min"
+            f"{text!r} is not a duration: write a number and a unit, e.g. 30d, 12h, 2w, 90min",
+            option="older_than",
         )
     value = int(match.group(1))
     if value <= 0:
-        raise QuarantineError(f"--older-than {text!r} must be more than zero")
+        raise QuarantineError(f"{text!r} must be more than zero", option="older_than")
     return timedelta(**{_UNITS[match.group(2)]: value})
 
 

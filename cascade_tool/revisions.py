@@ -28,7 +28,7 @@ _REV_ID = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 def versions_dir_from(versions_dir: str | Path | None, alembic_ini: str | Path | None) -> Path:
     """The versions directory named by --versions-dir, by --alembic-ini, or ./alembic.ini."""
     if versions_dir and alembic_ini:
-        raise RevisionError("give either --versions-dir or --alembic-ini, not both")
+        raise RevisionError("give either a versions directory or an Alembic config, not both")
     if versions_dir:
         path = Path(versions_dir)
         if not path.is_dir():

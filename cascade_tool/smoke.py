@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from cascade_tool import catalog
-from cascade_tool.errors import CascadeToolError
+from cascade_tool.errors import SmokeError
 from cascade_tool.manifest import Entry, Manifest
 
 COLUMNS_SQL = """
@@ -38,9 +38,6 @@ SELECT a.attname::text AS name, a.attnotnull AS not_null,
  ORDER BY a.attnum
 """
 
-
-class SmokeError(CascadeToolError):
-    """The smoke test could not start (no target row could be created, ...)."""
 
 
 @dataclass(frozen=True)
