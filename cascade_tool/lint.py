@@ -45,7 +45,7 @@ from cascade_tool.graph import (
     find_target,
     load_graph,
 )
-from cascade_tool.manifest import Manifest
+from cascade_tool.manifest import Manifest, TableName
 
 SEVERITIES = ("error", "warning", "info")
 _MISSING_SEVERITY = {"missing_table": "missing_table", "missing_columns": "missing_column",
@@ -88,35 +88,20 @@ class LintResult:
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json() for f in self.findings]
 
-    def summary(self) -> str:
-        scope = f"manifest {self.manifest}" if self.manifest else "the catalog"
-        counts = ", ".join(f"{self.count(s)} {s}{'s' if s != 'info' and self.count(s) != 1 else ''}"
-                           for s in SEVERITIES)
-        return (f"lint {self.target} ({scope}): {self.edges} foreign keys, {self.tables} tables: "
-                f"{counts}")
-
-    def lines(self) -> list[str]:
-        """Plain text: one block per finding, then the summary."""
-        out: list[str] = []
-        for f in self.findings:
-            out.append(f"{f.severity:<8} {f.kind}  {f.object}")
-            out.append(f"         {f.message}")
-            out.append(f"         fix: {f.fix}")
-        out.append(self.summary())
-        return out
-
 
 def lint(
     conn: psycopg.Connection[Any],
     *,
     manifest: Manifest | None = None,
-    target: str | None = None,
+    target: TableName | None = None,
     count: bool = True,
 ) -> LintResult:
     """Lint the graph around `target`, or around a manifest's target as the manifest will leave it."""
     if (manifest is None) == (target is None):
         raise ValueError("lint needs a manifest or a target, not both")
-    tgt = find_target(conn, manifest.target if manifest else str(target))
+    name = manifest.target if manifest is not None else target
+    assert name is not None
+    tgt = find_target(conn, name)
     graph = load_graph(conn, tgt)
     findings: list[Finding] = []
     actions: dict[int, str] = {}

@@ -273,33 +273,6 @@ class ModelCheck:
         }
 
 
-def report_lines(result: ModelCheck) -> list[str]:
-    """Plain text: one block per finding (severity, where, what, why, fix), then a summary."""
-    lines = [f"cascade-tool check-models: {result.models} against {result.manifest}"]
-    for f in result.findings:
-        lines += [
-            "",
-            f"{f.severity}: {f.where}: {f.obj}",
-            f"  entry: {f.subject}",
-            f"  wrong: {f.problem}",
-            f"  why:   {f.why}",
-            f"  fix:   {f.fix}",
-        ]
-    lines.append("")
-    for note in result.notes:
-        lines.append(f"note: {note}")
-    checked = (
-        f"{result.entries} entries, {result.fks} model FKs and {result.relationships} relationships checked"
-    )
-    if result.ok:
-        lines.append(f"OK: {checked}; the models agree with the manifest.")
-    else:
-        errors = sum(f.severity == ERROR for f in result.findings)
-        warnings = len(result.findings) - errors
-        lines.append(f"FAILED: {checked}: {errors} error(s), {warnings} warning(s).")
-    return lines
-
-
 # --------------------------------------------------------------------------------------------
 # Reading the models
 # --------------------------------------------------------------------------------------------
@@ -1115,6 +1088,5 @@ def check(manifest: Manifest, spec: str, database_url: str | None = None,
 
 __all__ = [
     "Finding", "LoadedModels", "ModelCheck", "ModelsError", "check", "compare", "load_models",
-    "report_lines",
 ]
 

@@ -239,28 +239,3 @@ def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = 
     steps = _steps(conn, manifest, rows, count_orphans=False)
     return Verification(steps, _unlisted(conn, manifest, rows), strict)
 
-
-def script(steps: list[Step], manifest: Manifest) -> str:
-    """The plan as one SQL script, in the order and transactions the revision uses (without its
-    retries and bookkeeping): for review, and for linters such as squawk."""
-    options = manifest.options
-    out = [
-        "-- cascade-tool plan --sql: the statements the upgrade would run in this database now.",
-        "-- The revision retries each lock timeout with backoff and records every change for downgrade.",
-        f"SET lock_timeout = '{options.lock_timeout}';",
-    ]
-    builds = [s for step in steps for s in step.index_statements]
-    if builds:
-        out += ["", "-- FK indexes, built without blocking writes (outside any transaction)"]
-        out += ["SET statement_timeout = 0;"] + [f"{s};" for s in builds]
-    for step in steps:
-        if not step.swap_statements:
-            continue
-        out += ["", f"-- {step.table}({', '.join(step.columns)}) {step.constraint or ''}: {step.detail}".rstrip()]
-        # the revision cancels a swap after lock_retry_budget + statement_timeout (retries included)
-        out += ["BEGIN;", f"SET LOCAL statement_timeout = '{options.statement_timeout}';"]
-        out += [f"{s};" for s in step.swap_statements] + ["COMMIT;"]
-        if step.validate_statements:
-            out += ["BEGIN;", "SET LOCAL statement_timeout = 0;"]
-            out += [f"{s};" for s in step.validate_statements] + ["COMMIT;"]
-    return "\n".join(out) + "\n"

@@ -54,16 +54,6 @@ class Preflight:
     def of_kind(self, kind: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind == kind)
 
-    def summary(self) -> str:
-        warnings = len(self.warnings)
-        infos = len(self.findings) - warnings
-        verdict = (
-            "the upgrade would wait or fail here now: see the warnings"
-            if warnings
-            else "nothing would make the upgrade wait or fail here now"
-        )
-        return f"{warnings} warning(s), {infos} info: {verdict}."
-
     def to_json(self) -> dict[str, Any]:
         return {
             "database": self.database,

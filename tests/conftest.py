@@ -11,27 +11,17 @@ Each test gets its own database, cloned from a per-server template where it need
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from cascade_tool.cli import main
 from cascade_tool.pgserver import Cluster, embedded_bindir, server_version, system_bindirs
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-DATA = Path(__file__).resolve().parent / "data"
-_counter = itertools.count()
+from tests.helpers import REPO, Server, cli_runner, demo_loader, quirks_loader
 
 
 def _server_params() -> list[Any]:
@@ -49,56 +39,6 @@ def _server_params() -> list[Any]:
         seen.add(version)
         params.append(pytest.param(("bindir", bindir), id=f"pg{version}"))
     return params
-
-
-@dataclass
-class Server:
-    """A running server the tests may create databases on."""
-
-    admin_url: str
-    version: int
-    bindir: Path | None  # client programs of the server's version, when we started it
-    templates: dict[str, str] = field(default_factory=dict)
-
-    def url(self, dbname: str) -> str:
-        base, _, _ = self.admin_url.rpartition("/")
-        return f"{base}/{dbname}"
-
-    def tool(self, name: str) -> str:
-        if self.bindir and (self.bindir / name).exists():
-            return str(self.bindir / name)
-        found = shutil.which(name)
-        if not found:
-            pytest.skip(f"{name} not found")
-        return found
-
-    def create_database(self, template: str | None = None) -> str:
-        name = f"t{os.getpid()}_{next(_counter)}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template or "template0")
-                )
-            )
-        return name
-
-    def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-    def template(self, key: str, loader: Any) -> str:
-        """A template database built once per server by `loader(url)`; tests clone it."""
-        if key not in self.templates:
-            name = self.create_database()
-            loader(self.url(name))
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
-                        sql.Identifier(name)
-                    )
-                )
-            self.templates[key] = name
-        return self.templates[key]
 
 
 @pytest.fixture(scope="session", params=_server_params())
@@ -125,28 +65,12 @@ def empty_db(server: Server) -> Iterator[str]:
     server.drop_database(name)
 
 
-def execute_sql(url: str, text: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(text.encode())
-
-
-def quirks_loader(url: str) -> None:
-    """tests/data/quirks_schema.sql: every FK quirk the upgrade must handle."""
-    execute_sql(url, (DATA / "quirks_schema.sql").read_text())
-
-
 @pytest.fixture
 def quirks_db(server: Server) -> Iterator[str]:
     """URL of a new database holding the quirks schema (cloned from a per-server template)."""
     name = server.create_database(server.template("quirks", quirks_loader))
     yield server.url(name)
     server.drop_database(name)
-
-
-def demo_loader(url: str) -> None:
-    from cascade_tool.demo import demo_schema_sql
-
-    execute_sql(url, demo_schema_sql())
 
 
 @pytest.fixture
@@ -157,35 +81,10 @@ def demo_db(server: Server) -> Iterator[str]:
     server.drop_database(name)
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Any:
     """Run `cascade-tool ARGS` in-process; returns exit code, stdout, stderr."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        old = {k: os.environ.get(k) for k in (env or {})}
-        os.environ.update(env or {})
-        capsys.readouterr()
-        try:
-            with pytest.raises(SystemExit) as exc:
-                main(list(args))
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        captured = capsys.readouterr()
-        code = exc.value.code if isinstance(exc.value.code, int) else 2
-        return Result(code, captured.out, captured.err)
-
-    return run
+    return cli_runner(capsys)
 
 
 @pytest.fixture
@@ -202,41 +101,3 @@ def alembic_project(tmp_path: Path) -> Path:
     return project
 
 
-def alembic(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `alembic` command line in `project`, as a deploy would."""
-    env = dict(os.environ, DATABASE_URL=url)
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def dump_schema(server: Server, url: str) -> str:
-    """pg_dump --schema-only, without our bookkeeping, with a fixed restrict key."""
-    pg_dump = server.tool("pg_dump")
-    args = [pg_dump, "--schema-only", "--no-owner", "--exclude-schema=cascade_tool",
-            "--exclude-table=alembic_version", "-d", url]
-    probe = subprocess.run([pg_dump, "--help"], capture_output=True, text=True)
-    if "--restrict-key" in probe.stdout:
-        args.insert(1, "--restrict-key=cascadetooltest")
-    result = subprocess.run(args, capture_output=True, text=True, check=True)
-    return result.stdout
-
-
-def fk_state(url: str) -> list[tuple[Any, ...]]:
-    """Every FK row in the catalog (clones included), as comparable text."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            """
-            SELECT n.nspname, r.relname, c.conname, pg_get_constraintdef(c.oid), c.convalidated,
-                   c.conparentid <> 0
-              FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
-              JOIN pg_namespace n ON n.oid = r.relnamespace
-             WHERE c.contype = 'f' AND n.nspname NOT IN ('cascade_tool')
-             ORDER BY 1, 2, 3, 4
-            """
-        ).fetchall()

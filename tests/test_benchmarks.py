@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from benchmarks.harness import app_waits, deadlocks, lock_waits, parse_log
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # Lines as PostgreSQL 18 wrote them with the benchmarks' log_line_prefix.
 LOG = """\

@@ -9,10 +9,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import click
 import psycopg
 import pytest
 
-from tests.conftest import DATA, REPO, Server, alembic, execute_sql, fk_state
+from cascade_tool.cli import cli
+from tests.helpers import DATA, REPO, Server, alembic, execute_sql, fk_state
 from tests.test_upgrade import QUIRKS_MANIFEST
 
 MANIFEST = str(QUIRKS_MANIFEST)
@@ -267,9 +269,27 @@ def test_generate_without_a_project_is_a_usage_error(tmp_path: Path, run_cli: An
     assert bad_rev.code == 2 and "revision id" in bad_rev.err
 
 
-@pytest.mark.parametrize("command", ["generate", "plan", "verify", "demo", "impact", "smoke-test"])
-def test_every_command_documents_its_exit_codes(command: str, run_cli: Any) -> None:
-    result = run_cli(command, "--help")
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command that runs (subcommands of groups included), as its argv path."""
+    out: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            out += _commands(command, (*path, name))
+        else:
+            out.append((*path, name))
+    return out
+
+
+COMMANDS = _commands(cli)
+
+
+def test_the_command_walk_sees_every_command() -> None:
+    assert len(COMMANDS) >= 14 and ("quarantine", "restore") in COMMANDS and ("smoke-test",) in COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_documents_its_exit_codes(command: tuple[str, ...], run_cli: Any) -> None:
+    result = run_cli(*command, "--help")
     assert result.code == 0
     assert "Exit codes" in result.out or "exit 1" in result.out
     assert "2" in result.out

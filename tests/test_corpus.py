@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import DATA, SHARED, Server, alembic, dump_schema
+from tests.helpers import DATA, SHARED, Server, alembic, dump_schema
 
 CORPUS = SHARED / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus not present")

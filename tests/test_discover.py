@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cascade_tool.manifest import TableName, load_manifest
-from tests.conftest import Server, alembic, execute_sql
+from tests.helpers import Server, alembic, execute_sql
 from tests.test_corpus import CORPUS, corpus_db
 from tests.test_lint import lint_loader
 

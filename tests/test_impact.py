@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import REPO, execute_sql
+from tests.helpers import REPO, execute_sql
 from tests.test_migrations import repo_alembic
 
 MANIFEST = str(REPO / "manifest.toml")

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import DATA, Server, execute_sql
+from tests.helpers import DATA, Server, execute_sql
 
 
 def lint_loader(url: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from cascade_tool.errors import ManifestError
 from cascade_tool.manifest import TableName, load_manifest, parse_manifest, parse_table_name
-from tests.conftest import DATA, REPO
+from tests.helpers import DATA, REPO
 
 HEAD = '[target]\ntable = "users"\n[defaults]\ncolumns = ["user_id"]\n'
 

@@ -22,7 +22,7 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
     test_upgrade,
 )
 
-from tests.conftest import REPO, Server, dump_schema, fk_state
+from tests.helpers import REPO, Server, dump_schema, fk_state
 
 # The runner the built-in tests use, on this repository's alembic.ini (see pyproject.toml for
 # why the plugin's own collection is switched off).

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from cascade_tool.manifest import load_manifest
 from cascade_tool.models import _def_options
 from cascade_tool.revisions import generate
-from tests.conftest import REPO, Server, execute_sql
+from tests.helpers import REPO, Server, execute_sql
 
 MODELAPP = REPO / "tests" / "modelapp"
 MANIFEST = MODELAPP / "manifest.toml"

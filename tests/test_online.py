@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from tests.conftest import Server, alembic, dump_schema, execute_sql, fk_state
+from tests.helpers import Server, alembic, dump_schema, execute_sql, fk_state
 from tests.test_upgrade import fks, generate, index_defs
 
 

@@ -18,7 +18,7 @@ import psycopg
 
 from cascade_tool import revisions
 from cascade_tool.manifest import parse_manifest
-from tests.conftest import Server, alembic, dump_schema, execute_sql
+from tests.helpers import Server, alembic, dump_schema, execute_sql
 from tests.test_orphans import MANIFEST, SEED_002, messages
 from tests.test_quarantine import count
 from tests.test_upgrade import index_defs

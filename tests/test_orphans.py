@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from cascade_tool.manifest import parse_manifest
-from tests.conftest import execute_sql
+from tests.helpers import execute_sql
 from tests.test_quarantine import count, wire
 
 # Seed 002 (../shared/reference/002_*.txt): chat_messages_v2.conversation_id had no FK; 289

@@ -20,9 +20,10 @@ from psycopg import sql
 
 from cascade_tool import catalog
 from cascade_tool import preflight as preflight_lib
+from cascade_tool.errors import ServerError
 from cascade_tool.manifest import load_manifest, parse_manifest
-from cascade_tool.pgserver import Cluster, ServerError
-from tests.conftest import DATA, Server, execute_sql
+from cascade_tool.pgserver import Cluster
+from tests.helpers import DATA, Server, execute_sql
 from tests.test_corpus import CORPUS, corpus_db
 from tests.test_upgrade import QUIRKS_MANIFEST
 

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from cascade_tool import catalog, quarantine
 from cascade_tool.manifest import Manifest, parse_manifest
-from tests.conftest import Server, dump_schema, execute_sql
+from tests.helpers import Server, dump_schema, execute_sql
 
 SCHEMA = """
 CREATE TABLE users (id bigint PRIMARY KEY, tenant_id int NOT NULL, UNIQUE (id, tenant_id));

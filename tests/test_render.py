@@ -20,7 +20,7 @@ import pytest
 
 from cascade_tool.manifest import load_manifest
 from cascade_tool.render import RevisionInfo, render_revision
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 GOLDEN = Path(__file__).parent / "golden" / "quirks_revision.py"
 INFO = RevisionInfo("golden0001", "base0000", "2026-01-01 00:00:00+0000", "cascade quirks")
@@ -96,7 +96,7 @@ def test_hostile_message_cannot_break_the_docstring(tmp_path: Path) -> None:
 def test_example_revision_in_migrations_is_up_to_date() -> None:
     """migrations/versions holds the example revision; it must match manifest.toml."""
     from cascade_tool import revisions
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     result = revisions.check(load_manifest(REPO / "manifest.toml"), REPO / "migrations" / "versions")
     assert result.ok, result.diff

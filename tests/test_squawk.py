@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import DATA, Server
+from tests.helpers import DATA, Server
 
 # What replacing a constraint needs by nature: the old one is dropped, the new one renamed.
 INHERENT = {"ban-drop-constraint", "renaming-object"}

@@ -13,7 +13,7 @@ import psycopg
 
 from cascade_tool import revisions
 from cascade_tool.manifest import load_manifest
-from tests.conftest import DATA, Server, alembic, dump_schema, execute_sql, fk_state, quirks_loader
+from tests.helpers import DATA, Server, alembic, dump_schema, execute_sql, fk_state, quirks_loader
 
 QUIRKS_MANIFEST = DATA / "quirks_manifest.toml"
 HOSTILE_TABLE = 'x"; DROP TABLE users; --'

@@ -1,20 +1,18 @@
 """`cascade-tool check-models`: do the application's SQLAlchemy models agree with the manifest?
 
-The library is cascade_tool/models.py; this module parses, makes one call and prints. It does
-not import cascade_tool.cli (which imports this module while it registers commands), and it
-imports SQLAlchemy's ORM only when the command runs, so other commands start as fast as before.
+The library is cascade_tool/models/; it imports SQLAlchemy's ORM only when the command runs, so
+other commands start as fast as before.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from cascade_tool.commands import manifest_option
-
-EXIT_FOUND = 1
+from cascade_tool import output
+from cascade_tool.cli.options import found, json_option, manifest_option
+from cascade_tool.manifest import load_manifest
 
 
 @click.command("check-models")
@@ -33,7 +31,7 @@ EXIT_FOUND = 1
     metavar="URL",
     help="Also compare onupdate/deferrable/initially with this database [env: DATABASE_URL].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def check_models(manifest_path: Path, models_spec: str, database_url: str | None, as_json: bool) -> None:
     """Check that SQLAlchemy models agree with the manifest's ON DELETE rules.
 
@@ -47,17 +45,8 @@ def check_models(manifest_path: Path, models_spec: str, database_url: str | None
     Exit codes: 0 the models agree; 1 findings; 2 usage, input, import or connection error.
     """
     from cascade_tool import models
-    from cascade_tool.manifest import load_manifest
 
     manifest = load_manifest(manifest_path)
     result = models.check(manifest, models_spec, database_url)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        for line in models.report_lines(result):
-            click.echo(line)
-    if not result.ok:
-        raise SystemExit(EXIT_FOUND)
-
-
-COMMANDS = [check_models]
+    output.check_models(result, as_json=as_json)
+    found(not result.ok)

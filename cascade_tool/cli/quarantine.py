@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from cascade_tool import catalog
+from cascade_tool import catalog, output
 from cascade_tool import quarantine as quarantine_lib
-from cascade_tool.commands import require_url, url_option
+from cascade_tool.cli.options import found, json_option, require_url, url_option
 from cascade_tool.manifest import TableName, parse_table_name
-
-EXIT_FOUND = 1
 
 _revision_option = click.option("--revision", metavar="REV", help="Only rows this revision quarantined.")
 _table_option = click.option("--table", "table_name", metavar="TABLE",
                              help="Only rows of this table (schema.table; a bare name matches any schema).")
-
 
 
 def _table(text: str | None) -> TableName | None:
@@ -38,7 +33,7 @@ def quarantine() -> None:
 @url_option
 @_revision_option
 @_table_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def list_(database_url: str | None, revision: str | None, table_name: str | None, as_json: bool) -> None:
     """What was quarantined, per revision, table and action: counts, oldest and newest (read-only).
 
@@ -47,24 +42,14 @@ def list_(database_url: str | None, revision: str | None, table_name: str | None
     table = _table(table_name)
     with catalog.connect(require_url(database_url)) as conn:
         groups = quarantine_lib.list_groups(conn, revision, table)
-    if as_json:
-        click.echo(json.dumps([g.to_json() for g in groups], indent=2))
-    else:
-        for g in groups:
-            verb = "moved out" if g.action == "moved" else "nulled"
-            click.echo(
-                f"{g.revision}  {g.table}  {verb}: {g.pending} in quarantine, {g.restored} restored"
-                f"  ({g.oldest:%Y-%m-%d %H:%M:%S%z} .. {g.newest:%Y-%m-%d %H:%M:%S%z}; {', '.join(g.constraints)})"
-            )
-    pending = sum(g.pending for g in groups)
-    click.echo(f"quarantine: {pending} row(s) in quarantine in {len(groups)} group(s)", err=True)
+    output.quarantine_list(groups, as_json=as_json)
 
 
 @quarantine.command()
 @url_option
 @_revision_option
 @_table_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def restore(database_url: str | None, revision: str | None, table_name: str | None, as_json: bool) -> None:
     """Put quarantined rows back into their tables, and nulled values back into their rows.
 
@@ -79,18 +64,8 @@ def restore(database_url: str | None, revision: str | None, table_name: str | No
     table = _table(table_name)
     with catalog.connect(require_url(database_url)) as conn:
         result = quarantine_lib.restore(conn, revision, table)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        click.echo(f"restored {result.restored} row(s); gave {result.unnulled} nulled row(s) their values back")
-        for left in result.left:
-            click.echo(
-                f"left in quarantine: {left.revision} {left.table} ({left.action}): {left.rows} row(s), "
-                f"ids {', '.join(str(i) for i in left.ids)}{', ...' if left.rows > len(left.ids) else ''}: {left.why}"
-            )
-    if result.left:
-        click.echo(f"restore: {sum(x.rows for x in result.left)} row(s) stay in quarantine", err=True)
-        raise SystemExit(EXIT_FOUND)
+    output.quarantine_restore(result, as_json=as_json)
+    found(bool(result.left))
 
 
 @quarantine.command()
@@ -99,7 +74,7 @@ def restore(database_url: str | None, revision: str | None, table_name: str | No
               help="Retention: remove rows quarantined longer ago than this (30d, 12h, 2w, 90min).")
 @_revision_option
 @_table_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def purge(database_url: str | None, older_than: str, revision: str | None, table_name: str | None,
           as_json: bool) -> None:
     """Delete quarantined rows (restored or not) older than an explicit retention; print them.
@@ -112,16 +87,4 @@ def purge(database_url: str | None, older_than: str, revision: str | None, table
     table = _table(table_name)
     with catalog.connect(require_url(database_url)) as conn:
         purged = quarantine_lib.purge(conn, age, revision, table)
-    if as_json:
-        click.echo(json.dumps([p.to_json() for p in purged], indent=2))
-    else:
-        for p in purged:
-            click.echo(
-                f"removed {p.rows} row(s) of {p.table} ({p.action}) quarantined by {p.revision}, "
-                f"{p.never_restored} never restored ({p.oldest:%Y-%m-%d} .. {p.newest:%Y-%m-%d})"
-            )
-    click.echo(f"purge: removed {sum(p.rows for p in purged)} row(s) quarantined more than {older_than} ago",
-               err=True)
-
-
-COMMANDS = [quarantine]
+    output.quarantine_purge(purged, older_than, as_json=as_json)

@@ -1,34 +1,25 @@
 """`cascade-tool preflight`: before a deploy, what would make the upgrade wait or fail here now.
 
 The library is cascade_tool/preflight.py (one read-only query, sql/preflight.sql, written so the
-generated revision can run it at its start); this module parses, makes one call and prints.
+generated revision can run it at its start).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from cascade_tool import catalog
+from cascade_tool import catalog, output
 from cascade_tool import preflight as preflight_lib
-from cascade_tool.commands import manifest_option, require_url, url_option
+from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
-
-EXIT_FOUND = 1
-
-
-
-def _version(num: int) -> str:
-    return f"{num // 10000}.{num % 10000}"
 
 
 @click.command()
 @manifest_option
 @url_option
-@click.option("--json", "as_json", is_flag=True,
-              help="Print {database, server_version_num, seconds, warnings, findings: [...]}.")
+@json_option("Print {database, server_version_num, seconds, warnings, findings: [...]}.")
 @click.option("--long-transaction-seconds", type=click.FloatRange(min=0),
               default=preflight_lib.DEFAULT_LONG_TRANSACTION_SECONDS, show_default=True, metavar="SECONDS",
               help="Report transactions open at least this long.")
@@ -53,21 +44,5 @@ def preflight(manifest_path: Path, database_url: str | None, as_json: bool, long
     manifest = load_manifest(manifest_path)
     with catalog.connect(require_url(database_url)) as conn:
         result = preflight_lib.run(conn, manifest, long_transaction_seconds)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, default=str))
-        click.echo(result.summary(), err=True)
-    else:
-        click.echo(
-            f"Preflight for {manifest.source} on database {result.database} "
-            f"(PostgreSQL {_version(result.server_version)}), {len(manifest.active)} entries, "
-            f"{result.seconds:.2f} s"
-        )
-        width = max((len(f.kind) for f in result.findings), default=0)
-        for finding in result.findings:
-            click.echo(f"{finding.severity:<8} {finding.kind:<{width}}  {finding.message}")
-        click.echo(result.summary())
-    if result.warnings:
-        raise SystemExit(EXIT_FOUND)
-
-
-COMMANDS = [preflight]
+    output.preflight(result, manifest, as_json=as_json)
+    found(bool(result.warnings))

@@ -1,0 +1,43 @@
+"""`cascade-tool verify`: check a database against the manifest after a deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cascade_tool import catalog, output
+from cascade_tool import plan as planning
+from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
+from cascade_tool.manifest import load_manifest
+
+
+@click.command()
+@manifest_option
+@url_option
+@json_option()
+@click.option("--strict", is_flag=True, help="FKs to the target missing from the manifest are drift.")
+@click.option(
+    "--print-sql",
+    is_flag=True,
+    help="Print a query for psql that returns one row per manifest entry, and exit.",
+)
+def verify(
+    manifest_path: Path, database_url: str | None, as_json: bool, strict: bool, print_sql: bool
+) -> None:
+    """Check a database against the manifest after a deploy; fail loudly on any drift.
+
+    Drift: an FK whose ON DELETE differs from the manifest, an FK that is NOT VALID (or NOT
+    ENFORCED), a missing FK, or a missing table/column the manifest does not mark optional.
+    FKs to the target that the manifest lacks are warnings (drift with --strict).
+
+    Exit codes: 0 no drift; 1 drift found; 2 usage, input or connection error.
+    """
+    manifest = load_manifest(manifest_path)
+    if print_sql:
+        output.verify_sql(catalog.print_sql(manifest))
+        return
+    with catalog.connect(require_url(database_url)) as conn:
+        result = planning.verify(conn, manifest, strict=strict)
+    output.verify(result, manifest, as_json=as_json)
+    found(not result.ok)
