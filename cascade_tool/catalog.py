@@ -6,104 +6,112 @@ and the generated revision embeds the same text, so plan, verify and the deploy 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError
 from cascade_tool.manifest import Manifest, TableName
 
 ENTRIES_SLOT = "/*entries*/NULL::jsonb"
-RESOLVE_SQL = resources.files("cascade_tool").joinpath("sql/resolve.sql").read_text("utf-8")
+RESOLVE_SQL = sqlfile.load("resolve")
 # Every index the upgrade builds before the swaps (FK indexes, then add_unique's unique keys);
 # reads the lookup's rows from the function named at LOOKUP_SLOT.
-INDEXES_SQL = resources.files("cascade_tool").joinpath("sql/indexes.sql").read_text("utf-8")
+INDEXES_SQL = sqlfile.load("indexes")
 LOOKUP_SLOT = "/*lookup*/pg_temp.cascade_tool_lookup(NULL)"
+UNLISTED_SQL = sqlfile.load("unlisted")
+LOCATE_SQL = sqlfile.load("locate")
 
-# FKs to the target that no manifest entry covers (verify's "unlisted" warnings).
-UNLISTED_SQL = """
-SELECT n.nspname AS table_schema, r.relname AS table_name, c.conname,
-       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(num, ord)
-               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num
-              ORDER BY k.ord) AS columns,
-       CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
-            WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END AS current_action
-  FROM pg_catalog.pg_constraint c
-  JOIN pg_catalog.pg_class r ON r.oid = c.conrelid
-  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
- WHERE c.contype = 'f' AND c.conparentid = 0
-   AND c.confrelid = (
-        SELECT c2.oid FROM pg_catalog.pg_class c2
-          JOIN pg_catalog.pg_namespace n2 ON n2.oid = c2.relnamespace
-          LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nsp, ord)
-            ON s.nsp = n2.nspname
-         WHERE c2.relname = %(target_table)s AND c2.relkind IN ('r', 'p')
-           AND (n2.nspname = %(target_schema)s OR (%(target_schema)s IS NULL AND s.ord IS NOT NULL))
-         ORDER BY s.ord LIMIT 1)
-   AND NOT (c.oid = ANY (%(matched)s::oid[]))
- ORDER BY n.nspname, r.relname, c.conname
-"""
-
-
-# A table as PostgreSQL resolves the name (first match on search_path when unqualified),
-# with its primary key columns.
-LOCATE_SQL = """
-SELECT n.nspname AS schema, c.relname AS name,
-       ARRAY(SELECT a.attname::text
-               FROM pg_catalog.pg_constraint p, unnest(p.conkey) WITH ORDINALITY AS k(num, ord),
-                    pg_catalog.pg_attribute a
-              WHERE p.conrelid = c.oid AND p.contype = 'p' AND a.attrelid = c.oid AND a.attnum = k.num
-              ORDER BY k.ord) AS primary_key
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nsp, ord) ON s.nsp = n.nspname
- WHERE c.relname = %(table)s::text AND c.relkind IN ('r', 'p')
-   AND (n.nspname = %(schema)s::text OR (%(schema)s::text IS NULL AND s.ord IS NOT NULL))
- ORDER BY s.ord LIMIT 1
-"""
-EDGES_SQL = resources.files("cascade_tool").joinpath("sql/edges.sql").read_text("utf-8")
+# A JSON object from the catalog (jsonb): the per-partition copies the lookup records.
+JsonObject = dict[str, object]
 
 
 @dataclass(frozen=True)
-class Edge:
-    """A declared foreign key, seen as an edge parent -> child of the deletion graph."""
+class LookupRow:
+    """One row of the lookup (sql/resolve.sql, its columns in order): a manifest entry and (at
+    most) one matching foreign key. NULL columns are None."""
 
-    fk_oid: int
-    conname: str
-    child_schema: str
-    child_table: str
-    parent_schema: str
-    parent_table: str
+    i: int  # the entry's position in manifest.active
+    status: str  # ok | convert | create | not_valid | not_enforced | missing_* | unparseable | ...
+    detail: str
+    optional: bool | None
+    orphans: str  # the entry's orphan policy: fail | quarantine | set-null
+    add_unique: bool
+    wanted_action: str
+    table_display: str
+    target_display: str
+    table_schema: str | None
+    table_name: str | None
+    q_table: str | None
+    q_target: str | None
+    partitioned: bool | None
     columns: list[str]
-    references_columns: list[str]
-    on_delete: str
-    nulls_not_null_column: bool
-    validated: bool
+    references_columns: list[str] | None
+    fk_oid: int | None
+    conname: str | None
+    current_action: str | None
+    validated: bool | None
+    matches: int
+    old_def: str | None
+    new_def: str | None
+    swap_sql: list[str] | None
+    validate_after: bool | None
+    validate_sql: str | None
+    tmp_name: str
+    create_name: str | None
+    orphan_sql: str | None
+    validate_ddl: str | None
+    clones: list[JsonObject]
 
     @property
-    def child(self) -> tuple[str, str]:
-        return (self.child_schema, self.child_table)
+    def found_table(self) -> tuple[str, str]:
+        """(schema, table) of the entry's table, for a row whose table exists."""
+        if self.table_schema is None or self.table_name is None:
+            raise ValueError(f"{self.table_display}: the table does not exist")
+        return self.table_schema, self.table_name
 
-    @property
-    def parent(self) -> tuple[str, str]:
-        return (self.parent_schema, self.parent_table)
+    def to_json(self) -> dict[str, Any]:
+        """The row as the generated revision passes it around (and sql/indexes.sql reads it)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
-class Row:
-    """One row of the lookup: a manifest entry and (at most) one matching foreign key."""
+class IndexRow:
+    """One index the upgrade would build (sql/indexes.sql)."""
 
-    data: dict[str, Any]
+    entry: int
+    table_schema: str
+    table_name: str
+    columns: list[str]
+    partitioned: bool
+    label: str
+    index_name: str
+    drop_sql: str | None  # an INVALID leftover of an earlier attempt, dropped first
+    create_sql: str | None  # None on a partitioned table (CONCURRENTLY cannot run there)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.data[name]
-        except KeyError:
-            raise AttributeError(name) from None
+
+@dataclass(frozen=True)
+class UnlistedRow:
+    """An FK to the manifest's target that no entry matched (sql/unlisted.sql)."""
+
+    table_schema: str
+    table_name: str
+    conname: str
+    columns: list[str]
+    current_action: str
+
+
+@dataclass(frozen=True)
+class LocatedTable:
+    """A table as PostgreSQL resolves its name (sql/locate.sql)."""
+
+    schema: str
+    name: str
+    primary_key: list[str]
 
 
 def normalize_url(url: str) -> str:
@@ -143,28 +151,28 @@ def _redact(url: str) -> str:
     return url
 
 
-def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Row]:
+def resolve(conn: psycopg.Connection[Any], manifest: Manifest) -> list[LookupRow]:
     """Run the lookup for every manifest entry."""
     sql = RESOLVE_SQL.replace(ENTRIES_SLOT, "%(entries)s::jsonb")
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
+        with conn.cursor(row_factory=class_row(LookupRow)) as cur:
             # The planner over-estimates this query: JIT would spend seconds compiling it.
             cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
             cur.execute(sql.encode(), {"entries": Jsonb(manifest.payload())})
-            return [Row(dict(r)) for r in cur.fetchall()]
+            return cur.fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(f"catalog lookup failed: {str(exc).strip().splitlines()[0]}") from None
 
 
-def missing_indexes(conn: psycopg.Connection[Any], rows: list[Row]) -> list[Row]:
+def missing_indexes(conn: psycopg.Connection[Any], rows: list[LookupRow]) -> list[IndexRow]:
     """The indexes the upgrade would build (sql/indexes.sql): FK columns no index can serve, and
     add_unique keys, worked out from lookup rows already read (the revision reads them itself)."""
     sql = INDEXES_SQL.replace("%", "%%")  # format('%I') is not a parameter
     sql = sql.replace(LOOKUP_SLOT, "jsonb_array_elements(%(rows)s::jsonb)")
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql.encode(), {"rows": Jsonb([r.data for r in rows])})
-            return [Row(dict(r)) for r in cur.fetchall()]
+        with conn.cursor(row_factory=class_row(IndexRow)) as cur:
+            cur.execute(sql.encode(), {"rows": Jsonb([r.to_json() for r in rows])})
+            return cur.fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(f"index lookup failed: {str(exc).strip().splitlines()[0]}") from None
 
@@ -177,10 +185,10 @@ def count(conn: psycopg.Connection[Any], query: str) -> int:
         return int(row[0]) if row else 0
 
 
-def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[Row]) -> list[Row]:
+def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[LookupRow]) -> list[UnlistedRow]:
     """FKs to the manifest's target that no entry matched."""
-    matched = [r.data["fk_oid"] for r in rows if r.data.get("fk_oid")]
-    with conn.cursor(row_factory=dict_row) as cur:
+    matched = [r.fk_oid for r in rows if r.fk_oid]
+    with conn.cursor(row_factory=class_row(UnlistedRow)) as cur:
         cur.execute(
             UNLISTED_SQL,
             {
@@ -189,25 +197,22 @@ def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[Row])
                 "matched": matched,
             },
         )
-        return [Row(dict(r)) for r in cur.fetchall()]
+        return cur.fetchall()
 
 
-def locate(conn: psycopg.Connection[Any], name: TableName) -> tuple[str, str, list[str]]:
-    """(schema, table, primary key columns) of a table; a DatabaseError naming it if absent."""
-    with conn.cursor() as cur:
-        cur.execute(LOCATE_SQL, {"table": name.name, "schema": name.schema})
-        row = cur.fetchone()
+def locate(conn: psycopg.Connection[Any], name: TableName) -> LocatedTable:
+    """A table and its primary key columns; a DatabaseError naming it if absent."""
+    row = find_table(conn, name.schema, name.name)
     if row is None:
         raise DatabaseError(f"table {name} does not exist (or is not on the search_path)")
-    return str(row[0]), str(row[1]), list(row[2])
+    return row
 
 
-def edges(conn: psycopg.Connection[Any]) -> list[Edge]:
-    """Every declared FK of the database (partition clones excluded), in one query."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
-        cur.execute(EDGES_SQL.encode())
-        return [Edge(**r) for r in cur.fetchall()]
+def find_table(conn: psycopg.Connection[Any], schema: str | None, name: str) -> LocatedTable | None:
+    """A table as PostgreSQL resolves the name (schema None: the search_path), or None."""
+    with conn.cursor(row_factory=class_row(LocatedTable)) as cur:
+        cur.execute(LOCATE_SQL, {"table": name, "schema": schema})
+        return cur.fetchone()
 
 
 def server_version(conn: psycopg.Connection[Any]) -> int:

@@ -41,7 +41,7 @@ def linked_counts(
     out: list[tuple[str, int]] = []
     for row in catalog.resolve(conn, manifest):
         entry = manifest.active[row.i]
-        if row.table_schema is None or entry.chain or row.status.startswith("missing"):
+        if row.table_schema is None or row.table_name is None or entry.chain or row.status.startswith("missing"):
             continue
         cond = sql.SQL(" AND ").join(
             sql.SQL("{} = %s").format(sql.Identifier(c)) for c in entry.columns[:1]

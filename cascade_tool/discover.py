@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError
 from cascade_tool.graph import ForeignKey, Graph, Relation, Target, count_rows, find_target, load_graph
 from cascade_tool.manifest import ACTIONS, TableName
 from cascade_tool.manifest.write import comment
 
-CANDIDATES_SQL = resources.files("cascade_tool").joinpath("sql/candidates.sql").read_text("utf-8")
+CANDIDATES_SQL = sqlfile.load("candidates")
 
 _GROUP_LABELS = {
     "CASCADE": "owned rows (CASCADE)",

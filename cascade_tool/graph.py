@@ -25,20 +25,19 @@ import difflib
 import re
 from collections import deque
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 
+from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError, TargetNotFound
 from cascade_tool.manifest import TableName, parse_table_name
 
-_SQL = resources.files("cascade_tool").joinpath("sql")
-TARGET_SQL = _SQL.joinpath("target.sql").read_text("utf-8")
-GRAPH_SQL = _SQL.joinpath("graph.sql").read_text("utf-8")
-TABLES_SQL = _SQL.joinpath("tables.sql").read_text("utf-8")  # for "did you mean"
+TARGET_SQL = sqlfile.load("target")
+GRAPH_SQL = sqlfile.load("graph")
+TABLES_SQL = sqlfile.load("tables")  # for "did you mean"
 _PLAIN = re.compile(r"[a-z_\x80-\U0010ffff][a-z0-9_$\x80-\U0010ffff]*")
 
 DELETING = "CASCADE"
@@ -234,23 +233,25 @@ class Graph:
 def find_target(conn: psycopg.Connection[Any], name: str | TableName) -> Target:
     """Resolve the target table, or raise TargetNotFound naming similar tables."""
     table = parse_table_name(name, "target") if isinstance(name, str) else name
+    names: list[tuple[str, str]] = []
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
+        with conn.cursor(row_factory=class_row(_TargetRow)) as cur:
             cur.execute(TARGET_SQL, {"schema": table.schema, "table": table.name})
             row = cur.fetchone()
-            if row is None:
-                cur.execute(TABLES_SQL)
-                names = [(r["schema"], r["name"]) for r in cur.fetchall()]
+        if row is None:
+            with conn.cursor() as tables:
+                tables.execute(TABLES_SQL)
+                names = [(str(r[0]), str(r[1])) for r in tables.fetchall()]
     except psycopg.Error as exc:
         raise DatabaseError(f"catalog lookup failed: {str(exc).strip().splitlines()[0]}") from None
     if row is None:
         raise TargetNotFound(_not_found(table, names))
     return Target(
-        oid=int(row["oid"]),
-        relation=Relation(row["schema"], row["name"]),
-        partitioned=row["kind"] == "p",
-        primary_key=tuple(row["primary_key"]),
-        primary_key_types=tuple(int(t) for t in row["primary_key_types"]),
+        oid=row.oid,
+        relation=Relation(row.schema, row.name),
+        partitioned=row.kind == "p",
+        primary_key=tuple(row.primary_key),
+        primary_key_types=tuple(row.primary_key_types),
     )
 
 
@@ -267,51 +268,109 @@ def _not_found(table: TableName, names: list[tuple[str, str]]) -> str:
 
 def load_graph(conn: psycopg.Connection[Any], target: Target) -> Graph:
     """Every declared FK reachable from the target, in one catalog query."""
+    return Graph(target, _foreign_keys(conn, target.oid))
+
+
+def all_foreign_keys(conn: psycopg.Connection[Any]) -> tuple[ForeignKey, ...]:
+    """Every declared FK of the database (partition clones excluded), in one catalog query."""
+    return _foreign_keys(conn, None)
+
+
+def _foreign_keys(conn: psycopg.Connection[Any], target: int | None) -> tuple[ForeignKey, ...]:
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
+        with conn.cursor(row_factory=class_row(_ForeignKeyRow)) as cur:
             # The planner over-estimates catalog joins: JIT would spend seconds compiling them.
             cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
-            cur.execute(GRAPH_SQL, {"target": target.oid})
+            cur.execute(GRAPH_SQL, {"target": target})
             rows = cur.fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(f"catalog lookup failed: {str(exc).strip().splitlines()[0]}") from None
-    return Graph(target, tuple(_edge(r) for r in rows))
+    return tuple(_edge(r) for r in rows)
 
 
-def _edge(row: dict[str, Any]) -> ForeignKey:
+@dataclass(frozen=True)
+class _ForeignKeyRow:
+    """One row of sql/graph.sql, its columns in order."""
+
+    oid: int
+    name: str
+    child_oid: int
+    child_schema: str
+    child_name: str
+    child_kind: str
+    child_is_partition: bool
+    parent_oid: int
+    parent_schema: str
+    parent_name: str
+    parent_kind: str
+    columns: list[str]
+    column_types: list[str]
+    not_null_columns: list[str]
+    references: list[str]
+    parent_primary_key: list[str]
+    on_delete: str
+    on_update: str
+    match: str
+    set_columns: list[str]
+    defaults: list[dict[str, str | bool | None]] | None
+    deferrable: bool
+    deferred: bool
+    validated: bool
+    enforced: bool
+    indexed: bool
+    partial_index: str | None
+    not_null_predicate: str | None
+    clones: int
+
+
+@dataclass(frozen=True)
+class _TargetRow:
+    """The row of sql/target.sql."""
+
+    oid: int
+    schema: str
+    name: str
+    kind: str
+    is_partition: bool
+    primary_key: list[str]
+    primary_key_types: list[int]
+
+
+def _edge(row: _ForeignKeyRow) -> ForeignKey:
     return ForeignKey(
-        oid=int(row["oid"]),
-        name=row["name"],
-        child_oid=int(row["child_oid"]),
-        child=Relation(row["child_schema"], row["child_name"]),
-        child_partitioned=row["child_kind"] == "p",
-        child_is_partition=bool(row["child_is_partition"]),
-        parent_oid=int(row["parent_oid"]),
-        parent=Relation(row["parent_schema"], row["parent_name"]),
-        parent_partitioned=row["parent_kind"] == "p",
-        columns=tuple(row["columns"]),
-        column_types=tuple(row["column_types"]),
-        not_null_columns=tuple(row["not_null_columns"]),
-        references=tuple(row["references"]),
-        parent_primary_key=tuple(row["parent_primary_key"]),
-        on_delete=row["on_delete"],
-        on_update=row["on_update"],
-        match=row["match"],
-        set_columns=tuple(row["set_columns"]),
+        oid=row.oid,
+        name=row.name,
+        child_oid=row.child_oid,
+        child=Relation(row.child_schema, row.child_name),
+        child_partitioned=row.child_kind == "p",
+        child_is_partition=row.child_is_partition,
+        parent_oid=row.parent_oid,
+        parent=Relation(row.parent_schema, row.parent_name),
+        parent_partitioned=row.parent_kind == "p",
+        columns=tuple(row.columns),
+        column_types=tuple(row.column_types),
+        not_null_columns=tuple(row.not_null_columns),
+        references=tuple(row.references),
+        parent_primary_key=tuple(row.parent_primary_key),
+        on_delete=row.on_delete,
+        on_update=row.on_update,
+        match=row.match,
+        set_columns=tuple(row.set_columns),
         defaults=tuple(
-            ColumnDefault(d["column"], d["expression"], bool(d["constant"]))
-            for d in (row["defaults"] or [])
+            ColumnDefault(str(d["column"]), None if d["expression"] is None else str(d["expression"]),
+                          bool(d["constant"]))
+            for d in (row.defaults or [])
         ),
-        deferrable=bool(row["deferrable"]),
-        deferred=bool(row["deferred"]),
-        validated=bool(row["validated"]),
-        enforced=bool(row["enforced"]),
-        indexed=bool(row["indexed"]),
-        partial_index=row["partial_index"],
+        deferrable=row.deferrable,
+        deferred=row.deferred,
+        validated=row.validated,
+        enforced=row.enforced,
+        indexed=row.indexed,
+        partial_index=row.partial_index,
         partial_index_serves=(
-            row["partial_index"] is not None and row["partial_index"] == row["not_null_predicate"]
+            row.partial_index is not None and row.partial_index == row.not_null_predicate
         ),
-        clones=int(row["clones"]),
+        clones=row.clones,
     )
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cascade_tool import catalog
 from cascade_tool.errors import DatabaseError, ImpactError
+from cascade_tool.graph import ForeignKey, Relation, find_target, load_graph
 from cascade_tool.manifest import TableName
 
 RowSet = set[tuple[str, str]]  # (tableoid, ctid) as text
@@ -76,7 +76,7 @@ def _qualified(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def _cols(alias: str, names: list[str]) -> sql.Composed:
+def _cols(alias: str, names: tuple[str, ...] | list[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(n)) for n in names)
 
 
@@ -85,17 +85,17 @@ def _split(rows: RowSet) -> tuple[list[str], list[str]]:
     return [r[0] for r in ordered], [r[1] for r in ordered]
 
 
-def _referencing(cur: psycopg.Cursor[Any], edge: catalog.Edge, parents: RowSet) -> RowSet:
+def _referencing(cur: psycopg.Cursor[Any], edge: ForeignKey, parents: RowSet) -> RowSet:
     """Rows of edge's child that reference the given rows of edge's parent."""
     query = sql.SQL(
         "SELECT c.tableoid::text, c.ctid::text FROM {child} AS c WHERE ({ccols}) IN ("
         "SELECT {pcols} FROM {parent} AS p WHERE (p.tableoid, p.ctid) IN ("
         "SELECT * FROM unnest(%s::text[]::oid[], %s::text[]::tid[])))"
     ).format(
-        child=_qualified(edge.child_schema, edge.child_table),
+        child=_qualified(edge.child.schema, edge.child.name),
         ccols=_cols("c", edge.columns),
-        pcols=_cols("p", edge.references_columns),
-        parent=_qualified(edge.parent_schema, edge.parent_table),
+        pcols=_cols("p", edge.references),
+        parent=_qualified(edge.parent.schema, edge.parent.name),
     )
     oids, ctids = _split(parents)
     cur.execute(query, (oids, ctids))
@@ -104,7 +104,7 @@ def _referencing(cur: psycopg.Cursor[Any], edge: catalog.Edge, parents: RowSet) 
 
 def _start_rows(
     cur: psycopg.Cursor[Any], schema: str, table: str, where: str | None, key: list[Any] | None,
-    pk: list[str],
+    pk: tuple[str, ...],
 ) -> RowSet:
     base = sql.SQL("SELECT t.tableoid::text, t.ctid::text FROM {} AS t WHERE ").format(_qualified(schema, table))
     try:
@@ -145,31 +145,34 @@ def compute(
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout_ms)))
-            schema, table, pk = catalog.locate(conn, target)
-            graph: dict[tuple[str, str], list[catalog.Edge]] = defaultdict(list)
-            for edge in catalog.edges(conn):
-                graph[edge.parent].append(edge)
+            located = find_target(conn, target)
+            schema, table, pk = located.relation.schema, located.relation.name, located.primary_key
+            root = located.relation
+            graph = load_graph(conn, located)
+            children = defaultdict(list, {
+                graph.relations()[oid]: fks for oid, fks in graph.children_of().items()
+            })
 
             start = _start_rows(cur, schema, table, where, key, pk)
-            deleted: dict[tuple[str, str], RowSet] = defaultdict(set)
-            via: dict[tuple[str, str], set[str]] = defaultdict(set)
+            deleted: dict[Relation, RowSet] = defaultdict(set)
+            via: dict[Relation, set[str]] = defaultdict(set)
             touched: dict[int, RowSet] = defaultdict(set)
-            deleted[(schema, table)] = set(start)
-            queue: list[tuple[tuple[str, str], RowSet]] = [((schema, table), set(start))]
+            deleted[root] = set(start)
+            queue: list[tuple[Relation, RowSet]] = [(root, set(start))]
             while queue:
                 parent, delta = queue.pop(0)
                 if not delta:
                     continue
-                for edge in graph.get(parent, []):
+                for edge in children.get(parent, []):
                     rows = _referencing(cur, edge, delta)
                     if not rows:
                         continue
-                    touched[edge.fk_oid] |= rows
+                    touched[edge.oid] |= rows
                     if edge.on_delete == "CASCADE":
                         new = rows - deleted[edge.child]
                         if new:
                             deleted[edge.child] |= new
-                            via[edge.child].add(edge.conname)
+                            via[edge.child].add(edge.name)
                             queue.append((edge.child, new))
     except psycopg.errors.QueryCanceled:
         raise ImpactError(
@@ -180,27 +183,28 @@ def compute(
     finally:
         conn.rollback()  # read-only, and never committed
 
-    edge_by_oid = {e.fk_oid: e for edges_ in graph.values() for e in edges_}
+    edge_by_oid = {e.oid: e for e in graph.edges}
     nulled: list[EdgeEffect] = []
     blocked: list[EdgeEffect] = []
-    for oid, rows in sorted(touched.items(), key=lambda kv: (edge_by_oid[kv[0]].child, edge_by_oid[kv[0]].conname)):
+    for oid, rows in sorted(touched.items(), key=lambda kv: (edge_by_oid[kv[0]].child, edge_by_oid[kv[0]].name)):
         edge = edge_by_oid[oid]
         survivors = rows - deleted[edge.child]
-        name = f"{edge.child_schema}.{edge.child_table}"
+        name = str(edge.child)
+        columns = list(edge.columns)
         if edge.on_delete in ("SET NULL", "SET DEFAULT") and survivors:
-            if edge.on_delete == "SET NULL" and edge.nulls_not_null_column:
-                blocked.append(EdgeEffect(name, edge.conname, edge.columns, edge.on_delete, len(survivors), True,
+            if edge.on_delete == "SET NULL" and edge.failing_set_columns("SET NULL"):
+                blocked.append(EdgeEffect(name, edge.name, columns, edge.on_delete, len(survivors), True,
                                           "SET NULL on a NOT NULL column: the delete fails (not-null violation)"))
             else:
-                nulled.append(EdgeEffect(name, edge.conname, edge.columns, edge.on_delete, len(survivors), False,
+                nulled.append(EdgeEffect(name, edge.name, columns, edge.on_delete, len(survivors), False,
                                          f"{edge.on_delete} on ({', '.join(edge.columns)})"))
         elif edge.on_delete in ("NO ACTION", "RESTRICT") and survivors:
-            blocked.append(EdgeEffect(name, edge.conname, edge.columns, edge.on_delete, len(survivors), True,
+            blocked.append(EdgeEffect(name, edge.name, columns, edge.on_delete, len(survivors), True,
                                       f"{edge.on_delete}: rows still reference the deleted rows"))
     tables = [
-        TableImpact(f"{s}.{t}", len(rows), sorted(via.get((s, t), set())))
-        for (s, t), rows in sorted(deleted.items(), key=lambda kv: (kv[0] != (schema, table), kv[0]))
+        TableImpact(str(rel), len(rows), sorted(via.get(rel, set())))
+        for rel, rows in sorted(deleted.items(), key=lambda kv: (kv[0] != root, kv[0]))
         if rows
     ]
     condition = where if where is not None else f"{', '.join(pk)} = {', '.join(map(str, key or []))}"
-    return Impact(f"{schema}.{table}", condition, len(start), tables, nulled, blocked)
+    return Impact(str(root), condition, len(start), tables, nulled, blocked)

@@ -120,7 +120,7 @@ def lint(
                       manifest.source if manifest else None)
 
 
-def _manifest_findings(manifest: Manifest, rows: list[catalog.Row]) -> list[Finding]:
+def _manifest_findings(manifest: Manifest, rows: list[catalog.LookupRow]) -> list[Finding]:
     out = [
         Finding(
             "info", "stale_entry", f"{manifest.source} {entry.label}",

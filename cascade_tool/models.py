@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table
 from sqlalchemy.orm import Mapper, RelationshipDirection, RelationshipProperty, registry
 
-from cascade_tool.catalog import Row
+from cascade_tool.catalog import LookupRow as Row
 from cascade_tool.errors import ModelsError
 from cascade_tool.manifest import Entry, Manifest, TableName
 
@@ -402,9 +402,9 @@ def _def_options(definition: str) -> DbOptions:
 def _db_options(rows: Sequence[Row]) -> DbOptions | None:
     """None when the database cannot tell (table or columns missing, unreadable definition)."""
     for row in rows:
-        if row.data.get("fk_oid") and row.data.get("new_def"):
-            return _def_options(str(row.data["new_def"]))
-    if any(row.data.get("status") == "create" for row in rows):
+        if row.fk_oid and row.new_def:
+            return _def_options(row.new_def)
+    if any(row.status == "create" for row in rows):
         return DbOptions(None, "NOT DEFERRABLE")  # the revision creates it with no options
     return None
 
@@ -683,7 +683,7 @@ class _Checker:
         self.relationships = 0
 
     def rows_for(self, entry: Entry) -> list[Row]:
-        return [r for r in self.rows or [] if r.data.get("i") == entry.index]
+        return [r for r in self.rows or [] if r.i == entry.index]
 
     def add(self, severity: str, kind: str, entry: Entry | None, subject: str, obj: str,
             located: Located | None, problem: str, why: str, fix: str) -> None:

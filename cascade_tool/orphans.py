@@ -11,18 +11,17 @@ own `orphan_sql`, the query the revision runs. Everything runs in one READ ONLY 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 
-from cascade_tool import catalog
+from cascade_tool import catalog, sqlfile
 from cascade_tool.errors import DatabaseError
 from cascade_tool.manifest import Manifest
 
-FK_SQL = resources.files("cascade_tool").joinpath("sql/orphan_fk.sql").read_text("utf-8")
+FK_SQL = sqlfile.load("orphan_fk")
 SAMPLES = 5
 
 
@@ -64,6 +63,21 @@ class Finding:
         data = asdict(self)
         data["blocked"] = self.blocked
         return data
+
+
+@dataclass(frozen=True)
+class _FkRow:
+    """The row of sql/orphan_fk.sql: an existing FK, by oid."""
+
+    table_schema: str
+    table_name: str
+    relkind: str
+    target_schema: str
+    target_table: str
+    target_relkind: str
+    match_full: bool
+    columns: list[str]
+    references_columns: list[str]
 
 
 @dataclass(frozen=True)
@@ -164,19 +178,20 @@ def report(conn: psycopg.Connection[Any], manifest: Manifest) -> list[Finding]:
             if missing_fk:
                 if not row.orphan_sql:
                     continue
-                schema, table, _pk = catalog.locate(conn, entry.target)
-                fk = _Fk(row.table_schema, row.table_name, False, schema, table, False, False,
-                         list(row.columns), list(row.references_columns))
+                target = catalog.locate(conn, entry.target)
+                row_schema, row_table = row.found_table
+                fk = _Fk(row_schema, row_table, False, target.schema, target.name, False, False,
+                         list(row.columns), list(row.references_columns or []))
                 orphans = catalog.count(conn, row.orphan_sql)
                 _rows, distinct, samples = _missing(conn, fk)
             else:
-                with conn.cursor(row_factory=dict_row) as cur:
+                with conn.cursor(row_factory=class_row(_FkRow)) as cur:
                     cur.execute(FK_SQL, {"oid": row.fk_oid})
                     d = cur.fetchone()
                 assert d is not None
-                fk = _Fk(d["table_schema"], d["table_name"], d["relkind"] != "p", d["target_schema"],
-                         d["target_table"], d["target_relkind"] != "p", d["match_full"],
-                         d["columns"], d["references_columns"])
+                fk = _Fk(d.table_schema, d.table_name, d.relkind != "p", d.target_schema,
+                         d.target_table, d.target_relkind != "p", d.match_full,
+                         d.columns, d.references_columns)
                 orphans, distinct, samples = _missing(conn, fk)
             duplicates = (
                 _duplicates(conn, fk.target_schema, fk.target_table, fk.references)

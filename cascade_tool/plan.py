@@ -97,22 +97,23 @@ def build_steps(
     """Run the lookup and turn each row into a step (orphan counts are read-only queries, which
     can take long on big tables: `progress` hears of each one before it runs)."""
     rows = catalog.resolve(conn, manifest)
-    indexes: dict[int, list[catalog.Row]] = {}
+    indexes: dict[int, list[catalog.IndexRow]] = {}
     if manifest.options.create_indexes:
         for index in catalog.missing_indexes(conn, rows):
             indexes.setdefault(index.entry, []).append(index)
     return _steps(conn, manifest, rows, count_orphans, indexes, progress)
 
 
-def _phases(row: catalog.Row, indexes: list[catalog.Row]) -> tuple[list[str], list[str], list[str]]:
+def _phases(row: catalog.LookupRow, indexes: list[catalog.IndexRow]) -> tuple[list[str], list[str], list[str]]:
     """What the upgrade runs for this row: index builds, the swap, the validation."""
     builds = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
     if row.status in ("convert", "create") and row.swap_sql:
-        return builds, list(row.swap_sql), [row.validate_sql] if row.validate_after else []
+        validate = [row.validate_sql] if row.validate_after and row.validate_sql else []
+        return builds, list(row.swap_sql), validate
     return builds, [], []
 
 
-def _index_advice(indexes: list[catalog.Row]) -> str | None:
+def _index_advice(indexes: list[catalog.IndexRow]) -> str | None:
     partitioned = [ix.label for ix in indexes if not ix.create_sql]
     if not partitioned:
         return None
@@ -125,9 +126,9 @@ def _index_advice(indexes: list[catalog.Row]) -> str | None:
 def _steps(
     conn: psycopg.Connection[Any],
     manifest: Manifest,
-    rows: list[catalog.Row],
+    rows: list[catalog.LookupRow],
     count_orphans: bool,
-    indexes: dict[int, list[catalog.Row]] | None = None,
+    indexes: dict[int, list[catalog.IndexRow]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
@@ -197,7 +198,7 @@ def _steps(
 
 
 def _unlisted(
-    conn: psycopg.Connection[Any], manifest: Manifest, rows: list[catalog.Row]
+    conn: psycopg.Connection[Any], manifest: Manifest, rows: list[catalog.LookupRow]
 ) -> list[Unlisted]:
     return [
         Unlisted(

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from cascade_tool import sqlfile
 from cascade_tool.catalog import ENTRIES_SLOT
 from cascade_tool.errors import DatabaseError
 from cascade_tool.manifest import Manifest
 
-PREFLIGHT_SQL = resources.files("cascade_tool").joinpath("sql/preflight.sql").read_text("utf-8")
+PREFLIGHT_SQL = sqlfile.load("preflight")
 # The second slot: seconds from which an open transaction is reported (the text keeps 60).
 LONG_TRANSACTION_SLOT = "/*long_transaction_seconds*/60"
 DEFAULT_LONG_TRANSACTION_SECONDS = 60.0

@@ -11,18 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError, QuarantineError
 from cascade_tool.manifest import TableName
 
 SCHEMA = "cascade_quarantine"
-LIST_SQL = resources.files("cascade_tool").joinpath("sql/quarantine_list.sql").read_text("utf-8")
-PURGE_SQL = resources.files("cascade_tool").joinpath("sql/quarantine_purge.sql").read_text("utf-8")
+LIST_SQL = sqlfile.load("quarantine_list")
+PURGE_SQL = sqlfile.load("quarantine_purge")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|min|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "sec": "seconds", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -14,29 +14,14 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 
-from cascade_tool import catalog
+from cascade_tool import catalog, sqlfile
 from cascade_tool.errors import SmokeError
+from cascade_tool.graph import ForeignKey, Relation, all_foreign_keys
 from cascade_tool.manifest import Entry, Manifest
 
-COLUMNS_SQL = """
-SELECT a.attname::text AS name, a.attnotnull AS not_null,
-       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS has_default,
-       a.attgenerated <> '' AS generated,
-       t.typcategory AS category, t.typname::text AS type, a.atttypmod AS typmod,
-       (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid
-         ORDER BY e.enumsortorder LIMIT 1) AS first_label,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_index i
-                WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indkey[0] = a.attnum
-                  AND i.indnkeyatts = 1) AS unique_alone
-  FROM pg_catalog.pg_attribute a
-  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
- WHERE a.attrelid = (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
-                      ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s AND c.relname = %(table)s)
-   AND a.attnum > 0 AND NOT a.attisdropped
- ORDER BY a.attnum
-"""
+COLUMNS_SQL = sqlfile.load("columns")
 
 
 
@@ -74,38 +59,59 @@ class SmokeResult:
         }
 
 
+@dataclass(frozen=True)
+class _Column:
+    """One row of sql/columns.sql."""
+
+    name: str
+    not_null: bool
+    has_default: bool
+    generated: bool
+    category: str  # pg_type.typcategory
+    type: str
+    typmod: int
+    first_label: str | None  # an enum's first label
+    unique_alone: bool  # a one-column unique index on it
+
+
+def _columns(cur: psycopg.Cursor[Any], schema: str, table: str) -> list[_Column]:
+    with cur.connection.cursor(row_factory=class_row(_Column)) as columns:
+        columns.execute(COLUMNS_SQL, {"schema": schema, "table": table})
+        return columns.fetchall()
+
+
 def _q(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def _value(cur: psycopg.Cursor[Any], schema: str, table: str, col: dict[str, Any]) -> str | None:
+def _value(cur: psycopg.Cursor[Any], schema: str, table: str, col: _Column) -> str | None:
     """A value PostgreSQL will accept for this column's type (sent untyped), or None."""
-    cat = col["category"]
+    cat = col.category
     tag = uuid.uuid4().hex[:12]
     if cat == "S":
         text = f"cascade-tool-smoke-{tag}@example.invalid"
-        limit = col["typmod"] - 4 if col["typmod"] and col["typmod"] > 4 else None
+        limit = col.typmod - 4 if col.typmod and col.typmod > 4 else None
         return text[:limit] if limit else text
     if cat == "N":
-        if col["unique_alone"]:
+        if col.unique_alone:
             cur.execute(sql.SQL("SELECT (coalesce(max({c}), 0) + 1)::text FROM {t}").format(
-                c=sql.Identifier(col["name"]), t=_q(schema, table)))
+                c=sql.Identifier(col.name), t=_q(schema, table)))
             row = cur.fetchone()
             return str(next(iter(row.values()))) if row else "1"
         return "1"  # satisfies more CHECKs (ratings, positive amounts) than 0
     if cat == "B":
         return "false"
     if cat == "D":
-        return "today" if col["type"] == "date" else "now"
+        return "today" if col.type == "date" else "now"
     if cat == "E":
-        return col["first_label"]  # type: ignore[no-any-return]
+        return col.first_label
     if cat == "A":
         return "{}"
-    if col["type"] in ("json", "jsonb"):
+    if col.type in ("json", "jsonb"):
         return "{}"
-    if col["type"] == "uuid":
+    if col.type == "uuid":
         return str(uuid.uuid4())
-    if col["type"] == "bytea":
+    if col.type == "bytea":
         return ""
     return None
 
@@ -115,12 +121,11 @@ def _insert(
     other_fk_values: dict[str, Any],
 ) -> dict[str, Any]:
     """Insert one row: `fixed` values, parents found for other NOT NULL FKs, generated values."""
-    cur.execute(COLUMNS_SQL, {"schema": schema, "table": table})
     names: list[str] = []
     values: list[Any] = []
-    for col in cur.fetchall():
-        name = col["name"]
-        if col["generated"]:
+    for col in _columns(cur, schema, table):
+        name = col.name
+        if col.generated:
             continue
         if name in fixed:
             names.append(name)
@@ -128,10 +133,10 @@ def _insert(
         elif name in other_fk_values:
             names.append(name)
             values.append(other_fk_values[name])
-        elif col["not_null"] and not col["has_default"]:
+        elif col.not_null and not col.has_default:
             value = _value(cur, schema, table, col)
             if value is None:
-                raise SmokeError(f"no value for NOT NULL column {name} of type {col['type']}")
+                raise SmokeError(f"no value for NOT NULL column {name} of type {col.type}")
             names.append(name)
             values.append(value)
     query = sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) RETURNING *").format(
@@ -148,33 +153,32 @@ def _insert(
 
 
 def _other_fk_values(
-    cur: psycopg.Cursor[Any], edges: list[catalog.Edge], schema: str, table: str,
+    cur: psycopg.Cursor[Any], edges: tuple[ForeignKey, ...], schema: str, table: str,
     own: set[str], avoid: tuple[str, str, dict[str, Any]],
 ) -> dict[str, Any]:
     """For NOT NULL FK columns outside the entry: a key of an existing parent row (not our user)."""
-    cur.execute(COLUMNS_SQL, {"schema": schema, "table": table})
-    not_null = {c["name"] for c in cur.fetchall() if c["not_null"]}
+    not_null = {c.name for c in _columns(cur, schema, table) if c.not_null}
     out: dict[str, Any] = {}
     for edge in edges:
-        if edge.child != (schema, table) or set(edge.columns) & own or not set(edge.columns) & not_null:
+        if edge.child != Relation(schema, table) or set(edge.columns) & own or not set(edge.columns) & not_null:
             continue
         cond: sql.Composable = sql.SQL("true")
-        if edge.parent == avoid[:2]:
+        if edge.parent == Relation(avoid[0], avoid[1]):
             cond = sql.SQL("NOT ({}) = ({})").format(
                 sql.SQL(", ").join(sql.Identifier(c) for c in avoid[2]),
                 sql.SQL(", ").join(sql.Literal(v) for v in avoid[2].values()),
             )
         cur.execute(
             sql.SQL("SELECT {refs} FROM {p} WHERE {cond} LIMIT 1").format(
-                refs=sql.SQL(", ").join(map(sql.Identifier, edge.references_columns)),
-                p=_q(edge.parent_schema, edge.parent_table), cond=cond,
+                refs=sql.SQL(", ").join(map(sql.Identifier, edge.references)),
+                p=_q(edge.parent.schema, edge.parent.name), cond=cond,
             )
         )
         row = cur.fetchone()
         if row is None:
             raise SmokeError(
                 f"NOT NULL column(s) {', '.join(edge.columns)} need a row in "
-                f"{edge.parent_schema}.{edge.parent_table}, which is empty"
+                f"{edge.parent}, which is empty"
             )
         out.update(zip(edge.columns, row.values(), strict=True))
     return out
@@ -191,8 +195,9 @@ def run(conn: psycopg.Connection[Any], manifest: Manifest, *, timeout_ms: int = 
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms)))
             cur.execute("SET LOCAL lock_timeout = '2s'")
-            schema, table, pk = catalog.locate(conn, manifest.target)
-            edges = catalog.edges(conn)
+            located = catalog.locate(conn, manifest.target)
+            schema, table, pk = located.schema, located.name, located.primary_key
+            edges = all_foreign_keys(conn)
             cur.execute("SAVEPOINT cascade_tool_user")
             try:
                 user = _insert(cur, schema, table, {}, {})
@@ -221,17 +226,18 @@ def run(conn: psycopg.Connection[Any], manifest: Manifest, *, timeout_ms: int = 
                         checks.append(_check(entry, label, "not filled",
                                              f"no test row in {entry.target} to reference"))
                         continue
-                    refs = list(row.references_columns)
+                    refs = list(row.references_columns or [])
                     fixed = {c: parent_row[r] for c, r in zip(entry.columns, refs, strict=True)}
                 else:
                     refs = list(entry.references or key_cols)
                     fixed = {c: user[r] for c, r in zip(entry.columns, refs, strict=True)}
+                row_schema, row_table = row.found_table
                 cur.execute("SAVEPOINT cascade_tool_row")
                 try:
-                    others = _other_fk_values(cur, edges, row.table_schema, row.table_name,
+                    others = _other_fk_values(cur, edges, row_schema, row_table,
                                               set(entry.columns), (schema, table, user_key))
-                    inserted[pos] = _insert(cur, row.table_schema, row.table_name, fixed, others)
-                    parents.setdefault((row.table_schema, row.table_name), inserted[pos])
+                    inserted[pos] = _insert(cur, row_schema, row_table, fixed, others)
+                    parents.setdefault((row_schema, row_table), inserted[pos])
                     parents.setdefault((entry.table.schema, entry.table.name), inserted[pos])
                     cur.execute("RELEASE SAVEPOINT cascade_tool_row")
                 except (psycopg.Error, SmokeError) as exc:
@@ -266,12 +272,13 @@ def run(conn: psycopg.Connection[Any], manifest: Manifest, *, timeout_ms: int = 
 
 
 def _verify_row(
-    cur: psycopg.Cursor[Any], entry: Entry, row: catalog.Row, inserted: dict[str, Any], deleted: bool
+    cur: psycopg.Cursor[Any], entry: Entry, row: catalog.LookupRow, inserted: dict[str, Any], deleted: bool
 ) -> Check:
     label = _label(entry, row)
     if not deleted:
         return _check(entry, label, "skipped", "the delete failed, nothing to check")
-    table = _q(row.table_schema, row.table_name)
+    row_schema, row_table = row.found_table
+    table = _q(row_schema, row_table)
     if entry.on_delete == "CASCADE":
         # any row still pointing at the deleted user (or chain parent) would be an orphan
         cur.execute(
@@ -287,9 +294,8 @@ def _verify_row(
         return _check(entry, label, "deleted", "row deleted with the user")
     # SET NULL / SET DEFAULT: the same row must still exist; find it by its primary key, or by
     # its other plain values when the table has none
-    cur.execute(catalog.LOCATE_SQL, {"schema": row.table_schema, "table": row.table_name})
-    located = cur.fetchone()
-    pk = list(located["primary_key"]) if located else []
+    located = catalog.find_table(cur.connection, row_schema, row_table)
+    pk = list(located.primary_key) if located else []
     keys = pk or [k for k, v in inserted.items()
                   if k not in entry.columns and isinstance(v, (str, int, float, bool)) and v is not None]
     cur.execute(
@@ -311,7 +317,7 @@ def _verify_row(
     return _check(entry, label, "defaulted", "row kept, reference set to its default")
 
 
-def _label(entry: Entry, row: catalog.Row | None) -> str:
+def _label(entry: Entry, row: catalog.LookupRow | None) -> str:
     return row.table_display if row is not None else str(entry.table)
 
 

@@ -118,7 +118,7 @@ def entries(url: str, manifest: Manifest) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         if row.status == "create":
-            entry = dict(row.data)
+            entry = row.to_json()
             entry["orphans"] = manifest.active[row.i].orphans
             out.append(entry)
     return out

@@ -66,7 +66,7 @@ def merge(conn: psycopg.Connection[Any], d: Discovery, text: str, manifest: Mani
     # the entry's index.
     everything = replace(manifest, entries=tuple(replace(e, stale=False) for e in manifest.entries))
     rows = catalog.resolve(conn, everything)
-    by_entry: dict[int, list[catalog.Row]] = {}
+    by_entry: dict[int, list[catalog.LookupRow]] = {}
     for row in rows:
         by_entry.setdefault(int(row.i), []).append(row)
     matched = {int(r.fk_oid) for r in rows if r.fk_oid}
@@ -146,7 +146,7 @@ def merge(conn: psycopg.Connection[Any], d: Discovery, text: str, manifest: Mani
     )
 
 
-def _stale_reason(row: catalog.Row, optional: bool, tags: set[str]) -> str | None:
+def _stale_reason(row: catalog.LookupRow, optional: bool, tags: set[str]) -> str | None:
     status = row.status
     if status == "missing_table":
         return None if optional else "its table does not exist"
@@ -155,7 +155,7 @@ def _stale_reason(row: catalog.Row, optional: bool, tags: set[str]) -> str | Non
     if status == "missing_target":
         return str(row.detail)
     if status in ("create", "no_primary_key", "missing_references", "not_unique"):
-        key = comment(f"{Relation(row.table_schema, row.table_name).manifest_name}"
+        key = comment(f"{Relation(*row.found_table).manifest_name}"
                        f"({', '.join(row.columns or [])})")
         if key in tags:
             return None  # a candidate someone uncommented: the FK is to be created

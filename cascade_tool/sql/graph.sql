@@ -1,11 +1,12 @@
 -- cascade-tool graph: every declared foreign key whose referenced table is the target or is
--- reachable from it through declared foreign keys (of any ON DELETE action), one row per FK.
+-- reachable from it through declared foreign keys (of any ON DELETE action), one row per FK;
+-- with a NULL target, every declared foreign key of the database.
 --
 -- "Declared" means conparentid = 0: the per-partition copies PostgreSQL makes of an FK declared
 -- on a partitioned table (or referencing one) are not edges; their count is in `clones`.
 -- One round trip whatever the size of the schema: the reachability is a recursive CTE over
 -- pg_constraint, and every per-FK property is a correlated subquery over the catalog.
--- Parameters: target, the target table's oid.
+-- Parameters: target, the target table's oid (NULL: every declared FK).
 WITH RECURSIVE
 declared AS (
     SELECT c.oid, c.conrelid, c.confrelid
@@ -18,7 +19,8 @@ reach (relid) AS (
     SELECT d.conrelid FROM reach r JOIN declared d ON d.confrelid = r.relid
 ),
 edge AS (
-    SELECT d.oid FROM declared d WHERE d.confrelid IN (SELECT relid FROM reach)
+    SELECT d.oid FROM declared d
+     WHERE %(target)s::oid IS NULL OR d.confrelid IN (SELECT relid FROM reach)
 ),
 clone (root, oid) AS (
     SELECT e.oid, c.oid
