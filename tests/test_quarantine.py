@@ -397,7 +397,7 @@ def test_a_session_killed_mid_batch_reruns_to_the_same_result(empty_db: str, pol
         def run() -> None:
             try:
                 worker.execute("CALL pg_temp.cascade_tool_resolve_orphans('r1', %s, 10)", [Jsonb(entry)])
-            except BaseException as exc:  # noqa: BLE001 - the kill ends the call; we assert on it
+            except BaseException as exc:  # the kill ends the call; we assert on it
                 errors.append(exc)
 
         thread = threading.Thread(target=run)
