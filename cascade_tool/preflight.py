@@ -26,7 +26,6 @@ PREFLIGHT_SQL = sqlfile.load("preflight")
 # The second slot: seconds from which an open transaction is reported (the text keeps 60).
 LONG_TRANSACTION_SLOT = "/*long_transaction_seconds*/60"
 DEFAULT_LONG_TRANSACTION_SECONDS = 60.0
-SEVERITIES = ("warning", "info")
 
 
 @dataclass(frozen=True)
