@@ -117,6 +117,10 @@ def test_readme_links_into_docs_exist() -> None:
 def test_docs_site_builds_strict(tmp_path: Path) -> None:
     result = mkdocs_build(REPO / "mkdocs.yml", tmp_path / "site")
     assert result.returncode == 0, result.stdout + result.stderr
+    for page in sorted((tmp_path / "site").rglob("index.html")):
+        prose = re.sub(r"(?s)<pre.*?</pre>|<code.*?</code>|<script.*?</script>", "", page.read_text(encoding="utf-8"))
+        leaked = re.findall(r"(?m)^\s*(?:#{1,6} |\|---|```)", prose)
+        assert not leaked, f"{page.relative_to(tmp_path)}: markdown left unrendered: {leaked}"
     reference = (tmp_path / "site" / "cli" / "index.html").read_text(encoding="utf-8")
     # the CLI reference is generated from the click commands: every command is on the page
     from cascade_tool.cli import cli
