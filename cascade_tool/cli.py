@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     except CascadeToolError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"cascade-tool: error: {exc}", err=True)
+        for problem in exc.problems:
+            click.echo(f"cascade-tool: error: {problem}", err=True)
         sys.exit(EXIT_ERROR)
     except click.exceptions.Abort:
         click.echo("cascade-tool: aborted", err=True)
