@@ -21,7 +21,7 @@ from typing import Any
 from cascade_tool.errors import ManifestError
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
-# What to do with rows that reference no parent when the FK has to be created (issue 6): stop,
+# What to do with rows that reference no parent when the FK has to be created: stop,
 # move them to cascade_quarantine.rows, or set their FK columns to NULL (old values kept there).
 ORPHAN_POLICIES = ("fail", "quarantine", "set-null")
 
