@@ -101,3 +101,6 @@ def alembic_project(tmp_path: Path) -> Path:
     return project
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the installed-wheel tests first: a package that cannot install fails fast."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_package.py")

@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     except CascadeToolError as exc:
         if debug:
             traceback.print_exc()
-        message = f"{flag(exc.option)} {exc}" if exc.option else str(exc)
-        click.echo(f"cascade-tool: error: {message}", err=True)
+        for problem in exc.problems:
+            message = f"{flag(exc.option)} {problem}" if exc.option else problem
+            click.echo(f"cascade-tool: error: {message}", err=True)
         sys.exit(EXIT_ERROR)
     except click.exceptions.Abort:
         click.echo("cascade-tool: aborted", err=True)
