@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from cascade_tool import catalog, revisions
 from cascade_tool import plan as planning
 from cascade_tool.manifest import Manifest, parse_manifest
 from cascade_tool.pgserver import Cluster, default_bindir
+from cascade_tool.plan import Step
 
 
 def demo_manifest() -> Manifest:
@@ -54,18 +56,92 @@ def linked_counts(
     return out
 
 
-def run_demo(bindir: Path | None, user_id: int, echo: Callable[[str], None]) -> bool:
+@dataclass(frozen=True)
+class Starting:
+    """A throwaway server is about to start."""
+
+
+@dataclass(frozen=True)
+class ServerStarted:
+    version: int
+    url: str
+
+
+@dataclass(frozen=True)
+class SchemaLoaded:
+    """The sample schema is in (its FKs to users are NO ACTION)."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    convert: int
+    create: int
+    leave: int
+    skip: int
+
+
+@dataclass(frozen=True)
+class Generated:
+    file_name: str
+
+
+@dataclass(frozen=True)
+class Upgrading:
+    """`alembic upgrade head` starts."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    entries: int
+    drift: tuple[Step, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift
+
+
+@dataclass(frozen=True)
+class Deleted:
+    user_id: int
+    before: tuple[tuple[str, int], ...]  # (table.column, rows linked to the user) before the delete
+    after: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Downgrading:
+    """`alembic downgrade -1` starts."""
+
+
+@dataclass(frozen=True)
+class Downgraded:
+    converted_back: int  # FKs back to their original ON DELETE
+
+
+@dataclass(frozen=True)
+class Finished:
+    ok: bool  # every linked row went with the user, and the downgrade restored the FKs
+    completed: bool  # the story ran to its end (False: it stopped at drift)
+
+
+DemoEvent = (
+    Starting | ServerStarted | SchemaLoaded | Planned | Generated | Upgrading | Verified | Deleted
+    | Downgrading | Downgraded | Finished
+)
+
+
+def run_demo(bindir: Path | None, user_id: int) -> Iterator[DemoEvent]:
+    """The story, step by step: each event as it happens (the last one is Finished)."""
     manifest = demo_manifest()
     bindir = bindir or default_bindir()  # no server binaries: one line saying how to get them
-    echo("Starting a throwaway PostgreSQL server...")
+    yield Starting()
     with Cluster.start(bindir) as cluster:
-        echo(f"  PostgreSQL {cluster.version} at {cluster.url()}")
+        yield ServerStarted(cluster.version, cluster.url())
         with psycopg.connect(cluster.url(), autocommit=True) as admin:
             admin.execute("CREATE DATABASE health")
         url = cluster.url("health")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(demo_schema_sql().encode())
-        echo("Loaded the sample health-app schema (FKs to users are NO ACTION: deleting a user fails).")
+        yield SchemaLoaded()
 
         with tempfile.TemporaryDirectory(prefix="cascade-tool-demo-") as tmp:
             project = Path(tmp) / "project"
@@ -80,44 +156,31 @@ def run_demo(bindir: Path | None, user_id: int, echo: Callable[[str], None]) -> 
             with catalog.connect(url) as conn:
                 steps = planning.build_steps(conn, manifest)
             actions = {a: sum(1 for s in steps if s.action == a) for a in ("convert", "create", "leave", "skip")}
-            echo(
-                f"\n$ cascade-tool plan: {actions['convert']} to convert, {actions['create']} to create, "
-                f"{actions['leave']} left alone, {actions['skip']} skipped (absent legacy tables)"
-            )
+            yield Planned(actions["convert"], actions["create"], actions["leave"], actions["skip"])
 
             path = revisions.generate(manifest, project / "alembic" / "versions", "cascade user foreign keys")
-            echo(f"\n$ cascade-tool generate\n  {path.name}")
+            yield Generated(path.name)
 
-            echo("\n$ alembic upgrade head")
+            yield Upgrading()
             command.upgrade(cfg, "head")
 
             with catalog.connect(url) as conn:
                 result = planning.verify(conn, manifest)
-            echo(f"\n$ cascade-tool verify\n  {len(result.steps)} entries, {len(result.drift)} drift: "
-                 + ("OK" if result.ok else "FAILED"))
+            yield Verified(len(result.steps), tuple(result.drift))
             if not result.ok:
-                for step in result.drift:
-                    echo(f"  drift: {step.table} {step.detail}")
-                return False
+                yield Finished(ok=False, completed=False)
+                return
 
             with psycopg.connect(url, autocommit=True) as conn:
                 before = linked_counts(conn, manifest, user_id)
                 conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
                 after = dict(linked_counts(conn, manifest, user_id))
-            total_before = sum(n for _, n in before)
-            total_after = sum(after.values())
-            echo(f"\n$ DELETE FROM users WHERE id = {user_id}")
-            echo(f"  rows linked to user {user_id}: {total_before} before, {total_after} after")
-            for name, n in before:
-                if n:
-                    echo(f"    {name}: {n} -> {after.get(name, 0)}")
+            yield Deleted(user_id, tuple(before), after)
 
-            echo("\n$ alembic downgrade -1")
+            yield Downgrading()
             command.downgrade(cfg, "-1")
             with catalog.connect(url) as conn:
                 result = planning.verify(conn, manifest)
             converted_back = sum(1 for s in result.steps if s.status in ("convert", "create"))
-            echo(f"  {converted_back} FKs back to their original ON DELETE (a downgrade restores "
-                 "constraints, not deleted rows)")
-        echo("\nStopping the server. Done.")
-        return total_after == 0 and converted_back > 0
+            yield Downgraded(converted_back)
+        yield Finished(ok=sum(after.values()) == 0 and converted_back > 0, completed=True)

@@ -22,6 +22,7 @@ from cascade_tool.manifest import Manifest
 from cascade_tool.plan import Step, Verification
 
 if TYPE_CHECKING:  # the results of the other commands (imported lazily by their commands)
+    from cascade_tool.demo import DemoEvent
     from cascade_tool.discover import Discovery
     from cascade_tool.impact import Impact
     from cascade_tool.lint import LintResult
@@ -492,3 +493,51 @@ def check_models(result: ModelCheck, *, as_json: bool) -> None:
         lines.append(f"FAILED: {checked}: {errors} error(s), {warnings} warning(s).")
     for line in lines:
         click.echo(line)
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+def demo(events: Iterable[DemoEvent]) -> bool:
+    """Narrate the demo as it runs; whether it showed what it should."""
+    from cascade_tool import demo as story
+
+    ok = False
+    for event in events:
+        if isinstance(event, story.Starting):
+            click.echo("Starting a throwaway PostgreSQL server...")
+        elif isinstance(event, story.ServerStarted):
+            click.echo(f"  PostgreSQL {event.version} at {event.url}")
+        elif isinstance(event, story.SchemaLoaded):
+            click.echo("Loaded the sample health-app schema (FKs to users are NO ACTION: deleting a user fails).")
+        elif isinstance(event, story.Planned):
+            click.echo(
+                f"\n$ cascade-tool plan: {event.convert} to convert, {event.create} to create, "
+                f"{event.leave} left alone, {event.skip} skipped (absent legacy tables)"
+            )
+        elif isinstance(event, story.Generated):
+            click.echo(f"\n$ cascade-tool generate\n  {event.file_name}")
+        elif isinstance(event, story.Upgrading):
+            click.echo("\n$ alembic upgrade head")
+        elif isinstance(event, story.Verified):
+            click.echo(f"\n$ cascade-tool verify\n  {event.entries} entries, {len(event.drift)} drift: "
+                       + ("OK" if event.ok else "FAILED"))
+            for step in event.drift:
+                click.echo(f"  drift: {step.table} {step.detail}")
+        elif isinstance(event, story.Deleted):
+            total_before, total_after = sum(n for _, n in event.before), sum(event.after.values())
+            click.echo(f"\n$ DELETE FROM users WHERE id = {event.user_id}")
+            click.echo(f"  rows linked to user {event.user_id}: {total_before} before, {total_after} after")
+            for name, n in event.before:
+                if n:
+                    click.echo(f"    {name}: {n} -> {event.after.get(name, 0)}")
+        elif isinstance(event, story.Downgrading):
+            click.echo("\n$ alembic downgrade -1")
+        elif isinstance(event, story.Downgraded):
+            click.echo(f"  {event.converted_back} FKs back to their original ON DELETE (a downgrade restores "
+                       "constraints, not deleted rows)")
+        elif isinstance(event, story.Finished):
+            if event.completed:
+                click.echo("\nStopping the server. Done.")
+            ok = event.ok
+    return ok

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cascade_tool import output
 from cascade_tool.cli.options import found
 
 
@@ -31,4 +32,4 @@ def demo(pg_bindir: Path | None, user_id: int) -> None:
     """
     from cascade_tool.demo import run_demo  # imports alembic: only this command needs it
 
-    found(not run_demo(pg_bindir, user_id, echo=click.echo))
+    found(not output.demo(run_demo(pg_bindir, user_id)))
