@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 
 from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError
@@ -262,12 +262,24 @@ def _with_reason(p: Proposal, extra: str) -> Proposal:
     return Proposal(p.fks, p.action, p.kept, p.reason + extra, p.group, p.chain, p.depth, p.references)
 
 
+@dataclass(frozen=True)
+class _CandidateRow:
+    """One row of sql/candidates.sql."""
+
+    schema: str
+    table: str
+    column: str
+    type: str
+    not_null: bool
+    indexed: bool
+
+
 def _candidates(conn: psycopg.Connection[Any], target: Target, count_orphans: bool) -> list[Candidate]:
     if len(target.primary_key) != 1:
         return []  # a composite key has no single look-alike column
     stem = singular(target.relation.name)
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
+        with conn.cursor(row_factory=class_row(_CandidateRow)) as cur:
             cur.execute("SELECT pg_catalog.set_config('jit', 'off', true)")
             cur.execute(
                 CANDIDATES_SQL,
@@ -285,14 +297,13 @@ def _candidates(conn: psycopg.Connection[Any], target: Target, count_orphans: bo
                 "SELECT count(*) FROM {table} AS c WHERE c.{col} IS NOT NULL AND NOT EXISTS "
                 "(SELECT 1 FROM {target} AS t WHERE t.{key} = c.{col})"
             ).format(
-                table=sql.Identifier(r["schema"], r["table"]), col=sql.Identifier(r["column"]),
+                table=sql.Identifier(r.schema, r.table), col=sql.Identifier(r.column),
                 target=sql.Identifier(target.relation.schema, target.relation.name), key=key,
             )
             for r in rows
         ]
         orphans = list(count_rows(conn, queries))
     return [
-        Candidate(Relation(r["schema"], r["table"]), r["column"], r["type"], bool(r["not_null"]),
-                  bool(r["indexed"]), n)
+        Candidate(Relation(r.schema, r.table), r.column, r.type, r.not_null, r.indexed, n)
         for r, n in zip(rows, orphans, strict=True)
     ]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from cascade_tool import sqlfile
@@ -37,6 +37,28 @@ class Finding:
     object: str
     message: str
     detail: dict[str, Any]
+
+
+JsonObject = dict[str, object]
+
+
+@dataclass(frozen=True)
+class _Head:
+    ro: str  # transaction_read_only
+    version: int  # server_version_num
+    db: str
+    jit: str
+
+
+@dataclass(frozen=True)
+class _FindingRow:
+    """One row of sql/preflight.sql."""
+
+    severity: str
+    kind: str
+    object: str
+    message: str
+    detail: JsonObject | None
 
 
 @dataclass(frozen=True)
@@ -102,16 +124,17 @@ def run(
     conn.read_only = True
     started = time.monotonic()
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute("SELECT pg_catalog.current_setting('transaction_read_only') AS ro,"
-                        " pg_catalog.current_setting('server_version_num')::int AS version,"
-                        " pg_catalog.current_database() AS db,"
-                        # The planner over-estimates catalog queries: no JIT compile for this one.
-                        " pg_catalog.set_config('jit', 'off', true) AS jit")
-            head = cur.fetchone()
-            if head is None or head["ro"] != "on":
-                raise DatabaseError("preflight could not start a READ ONLY transaction")
-            version, database = int(head["version"]), str(head["db"])
+        with conn.cursor(row_factory=class_row(_Head)) as head_cur:
+            head_cur.execute("SELECT pg_catalog.current_setting('transaction_read_only') AS ro,"
+                             " pg_catalog.current_setting('server_version_num')::int AS version,"
+                             " pg_catalog.current_database() AS db,"
+                             # The planner over-estimates catalog queries: no JIT compile for this one.
+                             " pg_catalog.set_config('jit', 'off', true) AS jit")
+            head = head_cur.fetchone()
+        if head is None or head.ro != "on":
+            raise DatabaseError("preflight could not start a READ ONLY transaction")
+        version, database = head.version, head.db
+        with conn.cursor(row_factory=class_row(_FindingRow)) as cur:
             cur.execute(sql.encode(), params)
             rows = cur.fetchall()
     except psycopg.Error as exc:
@@ -123,7 +146,7 @@ def run(
             conn.autocommit = autocommit
     elapsed = time.monotonic() - started
     findings = tuple(
-        Finding(str(r["severity"]), str(r["kind"]), str(r["object"]), str(r["message"]), dict(r["detail"] or {}))
+        Finding(r.severity, r.kind, r.object, r.message, dict(r.detail or {}))
         for r in rows
     )
     return Preflight(findings, version, database, elapsed)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
 
 from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError, QuarantineError
@@ -145,9 +145,9 @@ def list_groups(
     try:
         if not _exists(conn):
             return []
-        with conn.cursor(row_factory=dict_row) as cur:
+        with conn.cursor(row_factory=class_row(Group)) as cur:
             cur.execute(LIST_SQL, _filters(revision, table))
-            return [Group(**r) for r in cur.fetchall()]
+            return cur.fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read {SCHEMA}.rows: {_first_line(exc)}") from None
 
@@ -191,9 +191,9 @@ def purge(
         if not _exists(conn):
             conn.rollback()
             return []
-        with conn.cursor(row_factory=dict_row) as cur:
+        with conn.cursor(row_factory=class_row(Purged)) as cur:
             cur.execute(PURGE_SQL, {**_filters(revision, table), "older_than": older_than})
-            out = [Purged(**r) for r in cur.fetchall()]
+            out = cur.fetchall()
         conn.commit()
         return out
     except psycopg.Error as exc:
