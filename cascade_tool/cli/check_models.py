@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from cascade_tool import output
-from cascade_tool.cli.options import found, json_option, manifest_option
+from cascade_tool.cli.options import exit_found_if, json_option, manifest_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -49,4 +49,4 @@ def check_models(manifest_path: Path, models_spec: str, database_url: str | None
     manifest = load_manifest(manifest_path)
     result = models.check(manifest, models_spec, database_url)
     output.check_models(result, as_json=as_json)
-    found(not result.ok)
+    exit_found_if(not result.ok)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cascade_tool import output
-from cascade_tool.cli.options import found
+from cascade_tool.cli.options import exit_found_if
 
 
 @click.command()
@@ -32,4 +32,4 @@ def demo(pg_bindir: Path | None, user_id: int) -> None:
     """
     from cascade_tool.demo import run_demo  # imports alembic: only this command needs it
 
-    found(not output.demo(run_demo(pg_bindir, user_id)))
+    exit_found_if(not output.demo(run_demo(pg_bindir, user_id)))

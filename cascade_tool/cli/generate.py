@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cascade_tool import output
-from cascade_tool.cli.options import found, manifest_option
+from cascade_tool.cli.options import exit_found_if, manifest_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -52,6 +52,6 @@ def generate(
     if check:
         result = revisions.check(manifest, versions)
         output.generate_check(result, manifest_path)
-        found(not result.ok)
+        exit_found_if(not result.ok)
         return
     output.generated(revisions.generate(manifest, versions, message, rev_id=rev_id))

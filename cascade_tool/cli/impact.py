@@ -6,7 +6,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import impact as impact_lib
-from cascade_tool.cli.options import found, json_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, require_url, url_option
 from cascade_tool.manifest import parse_table_name
 
 
@@ -36,4 +36,4 @@ def impact(database_url: str | None, target: str, where: str | None, key: str | 
         result = impact_lib.compute(conn, table, where=where, key=[key] if key is not None else None,
                                     statement_timeout_ms=timeout_ms)
     output.impact(result, as_json=as_json)
-    found(result.would_fail)
+    exit_found_if(result.would_fail)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cascade_tool import catalog, output
-from cascade_tool.cli.options import found, json_option, no_counts_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, no_counts_option, require_url, url_option
 from cascade_tool.lint import SEVERITIES
 from cascade_tool.lint import lint as run_lint
 from cascade_tool.manifest import load_manifest, parse_table_name
@@ -42,4 +42,4 @@ def lint(manifest_path: Path | None, target: str | None, database_url: str | Non
     with catalog.connect(require_url(database_url)) as conn:
         result = run_lint(conn, manifest=manifest, target=table, count=not no_counts)
     output.lint(result, as_json=as_json)
-    found(result.fails(fail_on))
+    exit_found_if(result.fails(fail_on))

@@ -57,7 +57,7 @@ def require_url(url: str | None) -> str:
     return url
 
 
-def found(problems: bool) -> None:
+def exit_found_if(problems: bool) -> None:
     """Exit 1 when a check found problems (the caller has printed them)."""
     if problems:
         raise SystemExit(EXIT_FOUND)

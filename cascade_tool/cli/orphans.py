@@ -8,7 +8,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import orphans as orphans_lib
-from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -35,4 +35,4 @@ def orphans(manifest_path: Path, database_url: str | None, as_json: bool) -> Non
     with catalog.connect(url) as conn:
         findings = orphans_lib.report(conn, manifest)
     output.orphans(findings, as_json=as_json)
-    found(any(f.found for f in findings))
+    exit_found_if(any(f.found for f in findings))

@@ -8,7 +8,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import plan as planning
-from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -34,4 +34,4 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     with catalog.connect(url) as conn, output.progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
     output.plan(steps, manifest, as_json=as_json, as_sql=as_sql)
-    found(any(s.action == "blocked" for s in steps))
+    exit_found_if(any(s.action == "blocked" for s in steps))

@@ -12,7 +12,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import preflight as preflight_lib
-from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -45,4 +45,4 @@ def preflight(manifest_path: Path, database_url: str | None, as_json: bool, long
     with catalog.connect(require_url(database_url)) as conn:
         result = preflight_lib.run(conn, manifest, long_transaction_seconds)
     output.preflight(result, manifest, as_json=as_json)
-    found(bool(result.warnings))
+    exit_found_if(bool(result.warnings))

@@ -6,7 +6,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import quarantine as quarantine_lib
-from cascade_tool.cli.options import found, json_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, require_url, url_option
 from cascade_tool.manifest import TableName, parse_table_name
 
 _revision_option = click.option("--revision", metavar="REV", help="Only rows this revision quarantined.")
@@ -65,7 +65,7 @@ def restore(database_url: str | None, revision: str | None, table_name: str | No
     with catalog.connect(require_url(database_url)) as conn:
         result = quarantine_lib.restore(conn, revision, table)
     output.quarantine_restore(result, as_json=as_json)
-    found(bool(result.left))
+    exit_found_if(bool(result.left))
 
 
 @quarantine.command()

@@ -8,7 +8,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import smoke as smoke_lib
-from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -30,4 +30,4 @@ def smoke_test(manifest_path: Path, database_url: str | None, as_json: bool) -> 
     with catalog.connect(require_url(database_url)) as conn:
         result = smoke_lib.run(conn, manifest)
     output.smoke_test(result, as_json=as_json)
-    found(not result.ok)
+    exit_found_if(not result.ok)

@@ -8,7 +8,7 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import plan as planning
-from cascade_tool.cli.options import found, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
 
 
@@ -40,4 +40,4 @@ def verify(
     with catalog.connect(require_url(database_url)) as conn:
         result = planning.verify(conn, manifest, strict=strict)
     output.verify(result, manifest, as_json=as_json)
-    found(not result.ok)
+    exit_found_if(not result.ok)
