@@ -98,7 +98,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "0fb94723ba02e3c482894804f2239718cd9f135952cd01458d2de20e686c1596"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "3f560596b531de311cf62fdb49ad80b3cb1df3e6f85f9c7f4ffd463cb7fb0f89"}
 
 
 def upgrade() -> None:
@@ -141,9 +141,10 @@ def _check() -> None:
 
 
 def _build_indexes(settings: dict[str, Any]) -> None:
+    """CREATE INDEX CONCURRENTLY for FK columns that have no index (the FK's deletes would scan)."""
     _concurrently(
         "cascade_tool_index_steps", "record_sql, drop_sql, create_sql", "index built on",
-        settings["lock_retry_budget_ms"],
+        "built on FK columns that had none", settings,
     )
 
 
@@ -181,7 +182,10 @@ def _restore_quarantined_rows() -> None:
 
 
 def _drop_indexes(settings: dict[str, Any]) -> None:
-    _concurrently("cascade_tool_index_drops", "drop_sql, forget_sql", "index dropped:", settings["lock_retry_budget_ms"])
+    """DROP INDEX CONCURRENTLY for the indexes the upgrade built, and only those."""
+    _concurrently(
+        "cascade_tool_index_drops", "drop_sql, forget_sql", "index dropped:", "dropped (the upgrade built them)", settings
+    )
 
 
 def _finish(function: str) -> None:
@@ -352,10 +356,11 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
         yield
 
 
-def _concurrently(function: str, columns: str, what: str, lock_timeout_ms: int) -> None:
+def _concurrently(function: str, columns: str, what: str, summary: str, settings: dict[str, Any]) -> None:
     """Run the statements pg_temp.<function>() returns in `columns`, row by row: CREATE/DROP
-    INDEX CONCURRENTLY, which cannot run inside a transaction or a function. One line each."""
-    _set("lock_timeout", f"{lock_timeout_ms}ms")
+    INDEX CONCURRENTLY, which cannot run inside a transaction or a function. Online: one line
+    for all of them, and one per index that took a second or more (every index with verbose)."""
+    _set("lock_timeout", f"{settings['lock_retry_budget_ms']}ms")
     if context.is_offline_mode():
         # psql runs each non-NULL column of each row as a statement, in order; the last one
         # prints the row's line (a DO block raising a NOTICE, its text quoted by format %L).
@@ -363,12 +368,18 @@ def _concurrently(function: str, columns: str, what: str, lock_timeout_ms: int) 
         op.get_context().impl.static_output(f"SELECT {columns}, {report} FROM pg_temp.{function}() \\gexec")
     else:
         rows = op.get_bind().exec_driver_sql(f"SELECT label, {columns} FROM pg_temp.{function}()").fetchall()
+        first = time.monotonic()
         for label, *statements in rows:
             started = time.monotonic()
             for statement in statements:
                 if statement is not None:
                     _sql(statement)
-            print(f"  {what} {label} in {(time.monotonic() - started) * 1000:.0f} ms", flush=True)
+            seconds = time.monotonic() - started
+            if settings["verbose"] or seconds >= 1:
+                print(f"  {what} {label} in {seconds * 1000:.0f} ms", flush=True)
+        if rows:
+            noun = "index" if len(rows) == 1 else "indexes"
+            print(f"  {len(rows)} {noun} {summary}, {(time.monotonic() - first) * 1000:.0f} ms", flush=True)
     _sql("RESET lock_timeout")
 
 
