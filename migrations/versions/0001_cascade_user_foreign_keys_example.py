@@ -23,7 +23,8 @@ Interrupted, it can be run again: finished steps are kept and it continues where
 downgrade() restores every FK exactly as recorded, the same way, and drops the indexes it built.
 A downgrade restores constraints, not rows that a cascade has deleted.
 Output: one line per entry ("[12/70] converted public.posts.posts_user_id_fkey (NO ACTION ->
-CASCADE), validated, 41 ms"), a line per index built, lock retries, warnings and a summary.
+CASCADE), validated, 41 ms"), one for the indexes built (and one per index that took a second
+or more), lock retries, warnings and a summary.
 Settings: OPTIONS below (the manifest's [options]); at deploy time `alembic -x lock_timeout=500ms`
 or CASCADE_TOOL_LOCK_TIMEOUT=500ms (likewise lock_retry_budget, statement_timeout, create_indexes,
 and verbose=true, which also prints each statement and each phase's time). A malformed value
@@ -154,7 +155,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "3c65f8e20aed8335e326245b021ae1006741a177d214967f251b8505c50aeb1f"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "a5f97baf199eff06576c4ede8bd091450ccc073d04c36590f342f76abf170ede"}
 
 
 def upgrade() -> None:
@@ -421,6 +422,9 @@ def _concurrently(function: str, columns: str, what: str, summary: str, settings
         # psql runs each non-NULL column of each row as a statement, in order; the last one
         # prints the row's line (a DO block raising a NOTICE, its text quoted by format %L).
         report = f"format('DO %L', format('BEGIN RAISE NOTICE %L, %L; END', '%', {what!r} || ' ' || label))"
+        op.get_context().impl.static_output(
+            f"-- one row per index {summary.split(' (')[0]}: psql's \\gexec runs its statements, then prints its line"
+        )
         op.get_context().impl.static_output(f"SELECT {columns}, {report} FROM pg_temp.{function}() \\gexec")
     else:
         rows = op.get_bind().exec_driver_sql(f"SELECT label, {columns} FROM pg_temp.{function}()").fetchall()
