@@ -155,7 +155,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "a5f97baf199eff06576c4ede8bd091450ccc073d04c36590f342f76abf170ede"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "006fd67f13936612f50ae3d5cefc108ae07187d303c8661cc4e8132103290294"}
 
 
 def upgrade() -> None:

@@ -99,7 +99,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "7559ef584a4816a3a7fa5608bf2d0835cbe485348ef53aaca22b3da254f1b341"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "1bba207167bc104b03a48ebc50f9ec285061146a1d0c983781c9754465e17794"}
 
 
 def upgrade() -> None:
