@@ -159,7 +159,9 @@ def generated(path: Path) -> None:
 
 
 def generate_check(result: CheckResult, manifest_path: Path) -> None:
-    """generate --check: up to date, or the diff and what to run."""
+    """generate --check: up to date, or the diff and what to run (a machinery warning first)."""
+    if result.machinery_warning:
+        status(f"warning: {result.machinery_warning}")
     if result.ok:
         status(f"up to date: {result.path}")
     elif result.path is None:

@@ -30,6 +30,11 @@ from cascade_tool.manifest import load_manifest
     is_flag=True,
     help="Write nothing; exit 1 if the newest generated revision no longer matches the manifest.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="With --check: exit 1 also when that revision's machinery is older than (or differs from) this version's.",
+)
 def generate(
     manifest_path: Path,
     versions_dir: Path | None,
@@ -37,14 +42,24 @@ def generate(
     message: str,
     rev_id: str | None,
     check: bool,
+    strict: bool,
 ) -> None:
     """Render the manifest into an Alembic revision chained onto the current head.
 
-    Prints the path of the new file. With --check: exit 0 when the newest generated revision
-    is what the manifest renders to, 1 when it is not (the diff is printed), 2 on errors.
+    Prints the path of the new file. With --check, writes nothing and compares the newest
+    generated revision with the manifest (its TARGET, ENTRIES and OPTIONS), and its machinery
+    (the code below its marker line) with what this cascade-tool writes: a different machinery
+    (older, newer, or edited) is a one-line warning.
+
+    \b
+    Exit codes: 0 written; with --check 0 up to date (machinery warnings too, unless
+    --strict); 1 the revision no longer matches the manifest (the diff is printed), or with
+    --strict its machinery differs; 2 usage, input or connection error.
     """
     from cascade_tool import revisions  # imports alembic: only this command needs it
 
+    if strict and not check:
+        raise click.UsageError("--strict goes with --check")
     if versions_dir and alembic_ini:
         raise click.UsageError("give either --versions-dir or --alembic-ini, not both")
     manifest = load_manifest(manifest_path)
@@ -52,6 +67,6 @@ def generate(
     if check:
         result = revisions.check(manifest, versions)
         output.generate_check(result, manifest_path)
-        exit_found_if(not result.ok)
+        exit_found_if(not result.ok or (strict and bool(result.machinery_warning)))
         return
     output.generated(revisions.generate(manifest, versions, message, rev_id=rev_id))
