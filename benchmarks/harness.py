@@ -80,8 +80,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 class Bench:
     """A throwaway cluster started for one benchmark run, with its server log."""
 
-    def __init__(self, bindir: Path | None) -> None:
-        self.cluster = Cluster.start(bindir, settings=SETTINGS)
+    def __init__(self, bindir: Path | None, *, deadlock_timeout: str | None = None) -> None:
+        """`deadlock_timeout` (default 50ms, so that lock waits over 50 ms are logged) also sets
+        the threshold of log_lock_waits: a benchmark about deadlocks runs with the server's own
+        default, 1s, and counts waits from its clients' latencies instead."""
+        settings = dict(SETTINGS)
+        if deadlock_timeout is not None:
+            settings["deadlock_timeout"] = f"'{deadlock_timeout}'"
+        self.cluster = Cluster.start(bindir, settings=settings)
         self.log_path = self.cluster.datadir.parent / "server.log"
         with self.connect() as conn:
             self.server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
@@ -378,8 +384,9 @@ def write_naive(project: Path, conn: psycopg.Connection[Any], tables: Sequence[s
 class Upgrade:
     """`alembic upgrade head` in a subprocess, as a deploy runs it; times it from the outside."""
 
-    def __init__(self, project: Path, url: str, clock: Callable[[], float]) -> None:
-        self.project, self.url, self.clock = project, url, clock
+    def __init__(self, project: Path, url: str, clock: Callable[[], float], *, options: str = "") -> None:
+        """`options`: server settings for the migration's session (PGOPTIONS, e.g. "-c x=y")."""
+        self.project, self.url, self.clock, self.options = project, url, clock, options
         self.start_t = self.end_t = 0.0
         self.returncode: int | None = None
         self.stdout = self.stderr = ""
@@ -387,6 +394,8 @@ class Upgrade:
 
     def _run(self) -> None:
         env = _env(DATABASE_URL=self.url, PGAPPNAME=MIGRATION_APP)
+        if self.options:
+            env["PGOPTIONS"] = self.options
         self.start_t = self.clock()
         result = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.project,
                                 env=env, capture_output=True, text=True, timeout=1800)
