@@ -6,10 +6,11 @@ events as fast as they can (pgbench style: closed loop, autocommit, no pause). E
 fresh copy of the same database once per way of taking the swap's two locks, chosen with the
 session setting cascade_tool.lock_strategy:
 - nowait: the earlier behaviour: users waiting up to lock_timeout, then events with NOWAIT;
-- wait: events then users, each waiting, both waits together under lock_timeout and under the
-  server's deadlock_timeout (the tool's behaviour);
-- and, with --all, the variants measured to choose it: referenced_first (users then events, both
-  waiting) and one_statement (LOCK TABLE events, users in one statement).
+- wait: the tool's behaviour: each lock waiting, all the waits of an attempt together under
+  lock_timeout and under the server's deadlock_timeout; events then users on odd attempts, users
+  then events on even ones;
+- and, with --all, the variants measured to choose it: table_first (always events then users),
+  referenced_first (always users then events) and one_statement (LOCK TABLE events, users).
 Counted per run: the lock timeouts the upgrade retried (its `retrying` lines), its wall time,
 deadlocks (server log), the writers' failed statements and their worst latency. The server runs
 with its default deadlock_timeout (1s) unless told otherwise.
@@ -28,7 +29,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -58,7 +58,7 @@ WARMUP_S = 1.0
 COOLDOWN_S = 0.5
 BEFORE = "nowait"
 AFTER = "wait"
-VARIANTS = ["referenced_first", "one_statement"]
+VARIANTS = ["table_first", "referenced_first", "one_statement"]
 
 
 @dataclass
@@ -167,7 +167,9 @@ def main() -> None:
               f"{dt[0] if dt else '?'}; tool defaults (lock_timeout 200ms)")
         print("  strategies: " + "; ".join({
             "nowait": "nowait = users waiting, then events NOWAIT (before)",
-            "wait": "wait = events then users, both waiting within lock_timeout and deadlock_timeout (after)",
+            "wait": "wait = both waiting, within lock_timeout and deadlock_timeout, events first on odd "
+                    "attempts and users first on even ones (after)",
+            "table_first": "table_first = events then users, both waiting",
             "referenced_first": "referenced_first = users then events, both waiting",
             "one_statement": "one_statement = LOCK TABLE events, users in one statement",
         }[s] for s in strategies) + "\n", flush=True)
