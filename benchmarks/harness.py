@@ -524,6 +524,53 @@ class Holder:
         self._thread.join()
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One session's state at one instant, as pg_stat_activity showed it."""
+
+    t: float
+    app: str
+    state: str
+    wait: str  # wait_event_type:wait_event, or "CPU" for an active session waiting on nothing
+    query: str
+
+
+class Sampler:
+    """Reads pg_stat_activity every `interval` seconds from its own connection and keeps what the
+    application sessions and the migration were doing: to see which step makes the application wait."""
+
+    def __init__(self, url: str, clock: Callable[[], float], interval: float = 0.005) -> None:
+        self.url, self.clock, self.interval = url, clock, interval
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True, application_name="bench-sampler") as conn:
+            query = (
+                "SELECT application_name, state, COALESCE(wait_event_type || ':' || wait_event, 'CPU'),"
+                " left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_activity"
+                " WHERE (application_name LIKE 'bench-app-%%' OR application_name = %s) AND state = 'active'"
+            )
+            conn.execute("SET jit = off")
+            while not self._stop.is_set():
+                t = self.clock()
+                for app, state, wait, text in conn.execute(query, (MIGRATION_APP,)).fetchall():
+                    self.samples.append(Sample(t, str(app), str(state), str(wait), str(text)))
+                self._stop.wait(self.interval)
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, start: float, end: float) -> list[Sample]:
+        return [s for s in self.samples if start <= s.t <= end]
+
+
 # --------------------------------------------------------------------------- the server log
 
 _LINE = re.compile(
