@@ -535,37 +535,48 @@ class Sample:
     query: str
 
 
+def _sample(url: str, t0: float, interval: float, stop: Any, out: Any) -> None:
+    """The sampler's loop, in a process of its own: the traffic's threads do not delay it."""
+    samples: list[tuple[float, str, str, str, str]] = []
+    with psycopg.connect(url, autocommit=True, application_name="bench-sampler") as conn:
+        conn.execute("SET jit = off")
+        query = (
+            "SELECT application_name, state, COALESCE(wait_event_type || ':' || wait_event, 'CPU'),"
+            " left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_activity"
+            " WHERE (application_name LIKE 'bench-app-%%' OR application_name = %s) AND state = 'active'"
+        )
+        while not stop.is_set():
+            t = time.perf_counter() - t0
+            for app, state, wait, text in conn.execute(query, (MIGRATION_APP,)).fetchall():
+                samples.append((t, str(app), str(state), str(wait), str(text)))
+            stop.wait(interval)
+    out.send(samples)
+    out.close()
+
+
 class Sampler:
-    """Reads pg_stat_activity every `interval` seconds from its own connection and keeps what the
-    application sessions and the migration were doing: to see which step makes the application wait."""
+    """Reads pg_stat_activity every `interval` seconds from its own connection and process, and keeps
+    what the application sessions and the migration were doing: to see which step makes the
+    application wait. `t0` is the run's clock origin (time.perf_counter(), the same in every process)."""
 
-    def __init__(self, url: str, clock: Callable[[], float], interval: float = 0.005) -> None:
-        self.url, self.clock, self.interval = url, clock, interval
+    def __init__(self, url: str, t0: float, interval: float = 0.005) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self._stop = ctx.Event()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_sample, args=(url, t0, interval, self._stop, send), daemon=True)
         self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True, application_name="bench-sampler") as conn:
-            query = (
-                "SELECT application_name, state, COALESCE(wait_event_type || ':' || wait_event, 'CPU'),"
-                " left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_activity"
-                " WHERE (application_name LIKE 'bench-app-%%' OR application_name = %s) AND state = 'active'"
-            )
-            conn.execute("SET jit = off")
-            while not self._stop.is_set():
-                t = self.clock()
-                for app, state, wait, text in conn.execute(query, (MIGRATION_APP,)).fetchall():
-                    self.samples.append(Sample(t, str(app), str(state), str(wait), str(text)))
-                self._stop.wait(self.interval)
 
     def start(self) -> Sampler:
-        self._thread.start()
+        self._proc.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        rows = self._recv.recv()
+        self._proc.join()
+        self.samples = [Sample(*row) for row in rows]
 
     def between(self, start: float, end: float) -> list[Sample]:
         return [s for s in self.samples if start <= s.t <= end]

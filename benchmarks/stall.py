@@ -82,7 +82,7 @@ def run_case(bench: Bench, template: str, label: str, project: Path | None, user
             return time.perf_counter() - t0
 
         traffic = Traffic(bench.url(db), make_streams(users, rows), clock).start()
-        sampler = Sampler(bench.url(db), clock).start()
+        sampler = Sampler(bench.url(db), t0).start()
         time.sleep(WARMUP_S)
         if project is None:
             start = clock()
@@ -126,7 +126,20 @@ def explain(case: Case) -> list[str]:
                    f" {ms(lat)} ms, {len({round(s.t, 4) for s in during})} samples:")
         out.append("    application sessions: " + (", ".join(f"{w} x{n}" for w, n in app.most_common(4)) or "-"))
         out.append("    the migration: " + (", ".join(f"{w} x{n}" for w, n in migration.most_common(3)) or "idle"))
+        before = [s for s in case.samples if s.app == MIGRATION_APP and s.t < t]
+        if before and not migration:
+            out.append(f"    the migration's last sample before: t={before[-1].t:.2f} s, {before[-1].wait} in "
+                       f"{before[-1].query[:70]}")
     return out
+
+
+def timeline(case: Case) -> list[str]:
+    """The migration's statements as the samples saw them: first and last sample of each."""
+    spans: dict[str, list[float]] = {}
+    for s in case.samples:
+        if s.app == MIGRATION_APP:
+            spans.setdefault(s.query[:80], [s.t, s.t])[1] = s.t
+    return [f"  t={a:.2f}-{b:.2f} s  {q}" for q, (a, b) in sorted(spans.items(), key=lambda x: x[1][0])]
 
 
 def main() -> None:
@@ -170,6 +183,8 @@ def main() -> None:
             lines.append(["statements measured", f"{len(baseline.latencies):,}", f"{len(ours.latencies):,}",
                           f"{len(naive.latencies):,}", "", ""])
             print(table(lines))
+            print("Ours' statements, as sampled:")
+            print("\n".join(timeline(ours)))
             print("Ours' slowest statements, and what pg_stat_activity showed meanwhile:")
             print("\n".join(explain(ours)))
             print("The baseline's slowest:")
