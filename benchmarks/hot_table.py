@@ -8,14 +8,14 @@ session setting cascade_tool.lock_strategy:
 - nowait: the earlier behaviour: users waiting up to lock_timeout, then events with NOWAIT;
 - wait: the tool's behaviour: each lock waiting, all the waits of an attempt together under
   lock_timeout and under the server's deadlock_timeout; events then users on odd attempts, users
-  then events on even ones;
-- and, with --all, the variants measured to choose it: table_first (always events then users),
-  referenced_first (always users then events) and one_statement (LOCK TABLE events, users).
+  then events on even ones.
+(The variants measured to choose it, always events first, always users first, and both in one
+LOCK TABLE statement, were removed once measured: see benchmarks/results/README-locks.md.)
 Counted per run: the lock timeouts the upgrade retried (its `retrying` lines), its wall time,
 deadlocks (server log), the writers' failed statements and their worst latency. The server runs
 with its default deadlock_timeout (1s) unless told otherwise.
 
-    python benchmarks/hot_table.py [--quick] [--runs 5] [--rows 1000000] [--writers 8] [--all]
+    python benchmarks/hot_table.py [--quick] [--runs 5] [--rows 1000000] [--writers 8]
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ WARMUP_S = 1.0
 COOLDOWN_S = 0.5
 BEFORE = "nowait"
 AFTER = "wait"
-VARIANTS = ["table_first", "referenced_first", "one_statement"]
 
 
 @dataclass
@@ -142,11 +141,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000, help="rows in users (default 100000)")
     parser.add_argument("--writers", type=int, default=8, help="sessions inserting into events (default 8)")
     parser.add_argument("--deadlock-timeout", default="1s", help="the server's deadlock_timeout (default 1s)")
-    parser.add_argument("--all", action="store_true", help="also the variants measured to choose the strategy")
     args = parser.parse_args()
     runs = args.runs or (2 if args.quick else 5)
     rows = args.rows or (50_000 if args.quick else 1_000_000)
-    strategies = [BEFORE, AFTER] + (VARIANTS if args.all else [])
+    strategies = [BEFORE, AFTER]
 
     started = time.perf_counter()
     with Bench(args.pg_bindir, deadlock_timeout=args.deadlock_timeout) as bench, \
@@ -169,9 +167,6 @@ def main() -> None:
             "nowait": "nowait = users waiting, then events NOWAIT (before)",
             "wait": "wait = both waiting, within lock_timeout and deadlock_timeout, events first on odd "
                     "attempts and users first on even ones (after)",
-            "table_first": "table_first = events then users, both waiting",
-            "referenced_first": "referenced_first = users then events, both waiting",
-            "one_statement": "one_statement = LOCK TABLE events, users in one statement",
         }[s] for s in strategies) + "\n", flush=True)
 
         results: dict[str, list[Run]] = {s: [] for s in strategies}
