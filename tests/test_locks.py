@@ -200,8 +200,9 @@ def test_a_swap_waiting_on_the_table_gets_it_as_soon_as_the_writer_commits(
         assert all(f"held by: pid {pid} " in line for line in retries), up.stdout
         if strategy == "nowait":
             assert up.returncode != 0
-            assert re.search(rf"cascade-tool: swap of .+ stopped: no lock within lock_timeout 1000ms in \d+ attempt\(s\)"
-                             rf" over [\d.]+ s; this step changed nothing; held by: pid {pid} ", up.stderr), up.stderr
+            assert re.search(rf"cascade-tool: swap of .+ stopped: no lock within lock_timeout 1000ms in \d+ "
+                             rf"attempt\(s\) over [\d.]+ s; this step changed nothing; held by: pid {pid} ",
+                             up.stderr), up.stderr
             assert _fk(empty_db) == ("a", True)
         else:
             assert up.returncode == 0, up.stderr
