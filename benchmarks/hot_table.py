@@ -2,7 +2,7 @@
 
 One FK, events.user_id -> users (NO ACTION, indexed), on a child of 1,000,000 rows, is made
 ON DELETE CASCADE by `cascade-tool generate` + `alembic upgrade head` while 8 writers insert into
-events as fast as they can (pgbench style: closed loop, autocommit, no pause). Each run converts a
+events as fast as they can (pgbench style: one process each, closed loop, autocommit, no pause). Each run converts a
 fresh copy of the same database once per way of taking the swap's two locks, chosen with the
 session setting cascade_tool.lock_strategy:
 - nowait: the earlier behaviour: users waiting up to lock_timeout, then events with NOWAIT;
@@ -21,14 +21,15 @@ with its default deadlock_timeout (1s) unless told otherwise.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -60,28 +61,49 @@ BEFORE = "nowait"
 AFTER = "wait"
 
 
-@dataclass
-class Writer:
-    """One session inserting into the child in a closed loop, as pgbench does."""
+def _write(url: str, users: int, seed: int, stop: Any, out: Any) -> None:
+    """One writer, in a process of its own as a pgbench client is: INSERT in a closed loop."""
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    errors: list[str] = []
+    with psycopg.connect(url, autocommit=True, application_name=APP_PREFIX + "writer") as conn:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                conn.execute("INSERT INTO events (user_id, payload) VALUES (%s, 'new')", (rng.randint(1, users),))
+            except psycopg.Error as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            else:
+                latencies.append(time.perf_counter() - started)
+    out.send((max(latencies, default=0.0), len(latencies), errors))
+    out.close()
 
-    url: str
-    users: int
-    seed: int
-    latencies: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
-    def run(self, stop: threading.Event) -> None:
-        rng = random.Random(self.seed)
-        with psycopg.connect(self.url, autocommit=True, application_name=APP_PREFIX + "writer") as conn:
-            while not stop.is_set():
-                started = time.perf_counter()
-                try:
-                    conn.execute("INSERT INTO events (user_id, payload) VALUES (%s, 'new')",
-                                 (rng.randint(1, self.users),))
-                except psycopg.Error as exc:
-                    self.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-                else:
-                    self.latencies.append(time.perf_counter() - started)
+class Writers:
+    """`count` writer processes; stop() returns their worst latency, inserts and errors."""
+
+    def __init__(self, url: str, users: int, count: int, seed: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._stop = ctx.Event()
+        self._pipes = []
+        self._procs = []
+        for i in range(count):
+            recv, send = ctx.Pipe(duplex=False)
+            self._pipes.append(recv)
+            self._procs.append(ctx.Process(target=_write, args=(url, users, seed * 100 + i, self._stop, send),
+                                           daemon=True))
+
+    def start(self) -> Writers:
+        for proc in self._procs:
+            proc.start()
+        return self
+
+    def stop(self) -> tuple[float, int, list[str]]:
+        self._stop.set()
+        results = [pipe.recv() for pipe in self._pipes]
+        for proc in self._procs:
+            proc.join()
+        return (max(r[0] for r in results), sum(r[1] for r in results), [e for r in results for e in r[2]])
 
 
 @dataclass
@@ -96,25 +118,19 @@ class Run:
     done: bool  # the FK is CASCADE and valid afterwards
 
 
-def run_once(bench: Bench, template: str, project: Path, strategy: str, writers: int, users: int,
+def run_once(bench: Bench, template: str, project: Path, strategy: str, count: int, users: int,
              seed: int) -> Run:
     db = bench.clone(template)
     try:
         bench.quiesce(db, ["users", CHILD])
         offset = bench.log_offset()
         t0 = time.perf_counter()
-        stop = threading.Event()
-        pool = [Writer(bench.url(db), users, seed * 100 + i) for i in range(writers)]
-        threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in pool]
-        for thread in threads:
-            thread.start()
+        writers = Writers(bench.url(db), users, count, seed).start()
         time.sleep(WARMUP_S)
         upgrade = Upgrade(project, bench.url(db), lambda: time.perf_counter() - t0,
                           options=f"-c cascade_tool.lock_strategy={strategy}").start().wait()
         time.sleep(COOLDOWN_S)
-        stop.set()
-        for thread in threads:
-            thread.join()
+        worst, inserts, errors = writers.stop()
         with bench.connect(db) as conn:
             fk = fk_states(conn, [CHILD]).get(CHILD)
         lines = bench.log_lines(offset)
@@ -126,9 +142,9 @@ def run_once(bench: Bench, template: str, project: Path, strategy: str, writers:
         upgrade=upgrade,
         retries=output.count("retrying"),
         deadlocks=len(deadlocks(lines)),
-        errors=[e for w in pool for e in w.errors],
-        worst=max((lat for w in pool for lat in w.latencies), default=0.0),
-        inserts=sum(len(w.latencies) for w in pool),
+        errors=errors,
+        worst=worst,
+        inserts=inserts,
         done=upgrade.ok and fk == ("c", True),
     )
 
@@ -161,7 +177,7 @@ def main() -> None:
             dt = conn.execute("SHOW deadlock_timeout").fetchone()
         print(f"  loaded {args.users:,} users and {rows:,} events (FK user_id -> users NO ACTION, indexed) in "
               f"{time.perf_counter() - load_start:.1f} s")
-        print(f"  {args.writers} writers: INSERT INTO events in a closed loop, autocommit; deadlock_timeout "
+        print(f"  {args.writers} writer processes: INSERT INTO events in a closed loop, autocommit; deadlock_timeout "
               f"{dt[0] if dt else '?'}; tool defaults (lock_timeout 200ms)")
         print("  strategies: " + "; ".join({
             "nowait": "nowait = users waiting, then events NOWAIT (before)",
