@@ -155,7 +155,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "006fd67f13936612f50ae3d5cefc108ae07187d303c8661cc4e8132103290294"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "fcbec863175160b21dc365fdea50c52c56089deba81a4dd63093bbebcdfca425"}
 
 
 def upgrade() -> None:

@@ -99,7 +99,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "1bba207167bc104b03a48ebc50f9ec285061146a1d0c983781c9754465e17794"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "1199a766dcad74ab5e7091b95cd9f8917eca70cd05bc4a95bb0eabd95c41a03b"}
 
 
 def upgrade() -> None:
