@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from tests.conftest import alembic, execute_sql
+from tests.helpers import alembic, execute_sql
 from tests.test_upgrade import generate
 
 SCHEMA = """
