@@ -22,13 +22,16 @@ ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # What to do with rows that reference no parent when the FK has to be created (issue 6): stop,
 # move them to cascade_quarantine.rows, or set their FK columns to NULL (old values kept there).
 ORPHAN_POLICIES = ("fail", "quarantine", "set-null")
+# When the revision validates the FKs it swaps or creates: in the deploy ("now"), or not at all,
+# leaving them NOT VALID with the validation recorded as pending for `cascade-tool validate`.
+VALIDATE_WHEN = ("now", "later")
 
 _TOP_KEYS = {"target", "defaults", "options", "tables"}
 _TARGET_KEYS = {"table", "columns"}
-_DEFAULT_KEYS = {"on_delete", "columns"}
+_DEFAULT_KEYS = {"on_delete", "columns", "validate"}
 _ENTRY_KEYS = {
     "name", "group", "columns", "references", "on_delete", "target", "optional", "stale",
-    "orphans", "add_unique",
+    "orphans", "add_unique", "validate",
 }
 _OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes", "orphan_batch_size"}
 _DURATION = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|min|h)?\s*$")
@@ -62,6 +65,7 @@ class Entry:
     stale: bool = False  # its FK disappeared (discover --merge): kept for review, never applied
     orphans: str = "fail"  # one of ORPHAN_POLICIES: what creating the FK does with orphan rows
     add_unique: bool = False  # create the UNIQUE constraint the FK needs on the referenced columns
+    validate: str = "now"  # one of VALIDATE_WHEN: validate in the deploy, or leave it pending
 
     @property
     def label(self) -> str:
@@ -151,6 +155,8 @@ def entry_payload(entry: Entry, position: int) -> dict[str, Any]:
         item["orphans"] = entry.orphans
     if entry.add_unique:
         item["add_unique"] = True
+    if entry.validate != "now":
+        item["validate"] = entry.validate
     return item
 
 
@@ -279,6 +285,8 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         else None
     )
 
+    default_validate = _validate(defaults.get("validate", "now"), f"{source}: [defaults]")
+
     options = _options(doc.get("options", {}), f"{source}: [options]")
 
     tables = doc.get("tables")
@@ -329,6 +337,7 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         add_unique = item.get("add_unique", False)
         if not isinstance(add_unique, bool):
             raise ManifestError(f"{where}: add_unique must be true or false")
+        validate = _validate(item.get("validate", default_validate), where)
         key = (table, frozenset(columns), entry_target)
         if key in seen:
             raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
@@ -336,7 +345,7 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         entries.append(
             Entry(
                 index, table, columns, entry_target, references, action, optional, group, chain, stale,
-                orphans, add_unique,
+                orphans, add_unique, validate,
             )
         )
     return Manifest(
@@ -347,6 +356,15 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         sha256=hashlib.sha256(data).hexdigest(),
         options=options,
     )
+
+
+def _validate(value: Any, where: str) -> str:
+    if value not in VALIDATE_WHEN:
+        raise ManifestError(
+            f"{where}: validate = {value!r} is not one of " + ", ".join(f'"{v}"' for v in VALIDATE_WHEN)
+            + ' ("later" leaves the FK NOT VALID for cascade-tool validate)'
+        )
+    return str(value)
 
 
 def _options(table: Any, where: str) -> Options:

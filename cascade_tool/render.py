@@ -81,6 +81,8 @@ def entry_literal(entry: Entry, manifest: Manifest) -> str:
         item["orphans"] = entry.orphans
     if entry.add_unique:
         item["add_unique"] = True
+    if entry.validate != "now":
+        item["validate"] = entry.validate
     return pyrepr(item)
 
 
@@ -151,4 +153,5 @@ def render_revision(manifest: Manifest, info: RevisionInfo) -> str:
         downgrade_sql=downgrade_sql,
         options=manifest.options.as_dict(),
         quarantine=quarantine,
+        validate_later=any(e.validate == "later" for e in manifest.active),
     )
