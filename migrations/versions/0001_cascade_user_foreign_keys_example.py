@@ -410,7 +410,7 @@ entry AS (
     FROM jsonb_to_recordset(v_entries) AS x(
         i integer, schema text, "table" text, columns text[],
         target_schema text, target_table text, "references" text[],
-        on_delete text, optional boolean, orphans text, add_unique boolean)
+        on_delete text, optional boolean, orphans text, add_unique boolean, validate text)
 ),
 located AS (
     -- An unqualified name resolves like PostgreSQL does: first schema on search_path.
@@ -647,6 +647,8 @@ SELECT
     f.optional,
     COALESCE(f.orphans, 'fail') AS orphans,
     COALESCE(f.add_unique, false) AS add_unique,
+    -- "later": the revision leaves the FKs it swaps or creates NOT VALID, their validation pending
+    COALESCE(f.validate, 'now') AS validate,
     f.on_delete AS wanted_action,
     COALESCE(f.table_schema || '.' || f.table_name, COALESCE(f.schema || '.', '') || f."table") AS table_display,
     COALESCE(f.target_schema_found || '.' || f.target_name_found,
@@ -879,9 +881,10 @@ BEGIN
 
                 INSERT INTO cascade_tool.fk_changes
                     (revision, entry, table_schema, table_name, constraint_name, change,
-                     old_definition, new_definition, old_validated, clones)
+                     old_definition, new_definition, old_validated, clones, validate_later)
                 VALUES (v_revision, p_i, v->>'table_schema', v->>'table_name', v_name, 'altered',
-                        v->>'old_def', v->>'new_def', (v->>'validated')::boolean, v_clones)
+                        v->>'old_def', v->>'new_def', (v->>'validated')::boolean, v_clones,
+                        v->>'validate' = 'later')
                 ON CONFLICT DO NOTHING;
                 RAISE NOTICE 'converted %.% (%)% in % ms%', v->>'table_display', v_name, v->>'detail',
                     CASE WHEN (v->>'matches')::int > 1
@@ -897,9 +900,9 @@ BEGIN
                 EXECUTE (v->'swap_sql')->>0;
                 INSERT INTO cascade_tool.fk_changes
                     (revision, entry, table_schema, table_name, constraint_name, change,
-                     old_definition, new_definition, old_validated)
+                     old_definition, new_definition, old_validated, validate_later)
                 SELECT v_revision, p_i, v->>'table_schema', v->>'table_name', v_name, 'created', NULL,
-                       pg_catalog.pg_get_constraintdef(c.oid), NULL
+                       pg_catalog.pg_get_constraintdef(c.oid), NULL, v->>'validate' = 'later'
                   FROM pg_catalog.pg_constraint c WHERE c.conrelid = v_rel AND c.conname = v_name
                 ON CONFLICT DO NOTHING;
                 RAISE NOTICE 'created %.% (ON DELETE %) in % ms%', v->>'table_display', v_name, v->>'wanted_action',
@@ -915,7 +918,11 @@ BEGIN
              WHERE f.revision = v_revision AND f.table_schema = v->>'table_schema'
                AND f.table_name = v->>'table_name' AND f.constraint_name = v->>'conname'
                AND (f.change = 'created' OR f.old_validated);
-            IF v_pending THEN
+            IF v_pending AND v->>'validate' = 'later' THEN
+                -- validate = "later": recorded as pending (validate_later); cascade-tool validate runs it
+                RAISE NOTICE 'validation of %.% pending (validate = "later"): run cascade-tool validate after the deploy',
+                    v->>'table_display', v->>'conname';
+            ELSIF v_pending THEN
                 EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', v->>'q_table', v->>'conname');
                 UPDATE cascade_tool.fk_changes f SET validated_at = clock_timestamp()
                  WHERE f.revision = v_revision AND f.table_schema = v->>'table_schema'
@@ -1460,6 +1467,7 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
             ADD COLUMN IF NOT EXISTS entry integer,
             ADD COLUMN IF NOT EXISTS old_validated boolean,
             ADD COLUMN IF NOT EXISTS validated_at timestamptz,
+            ADD COLUMN IF NOT EXISTS validate_later boolean NOT NULL DEFAULT false,
             ADD COLUMN IF NOT EXISTS restored_at timestamptz;
         CREATE TABLE IF NOT EXISTS cascade_tool.created_indexes (
             revision text NOT NULL,
@@ -1480,7 +1488,7 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
                     SELECT 1 FROM cascade_tool.fk_changes f
                      WHERE f.revision = v_revision AND f.table_schema = v->>'table_schema'
                        AND f.table_name = v->>'table_name' AND f.constraint_name = v->>'conname'
-                       AND (f.change = 'created' OR f.old_validated))) THEN
+                       AND (f.change = 'created' OR f.old_validated) AND NOT f.validate_later)) THEN
                 RAISE EXCEPTION 'cascade-tool: % is still % after the upgrade ran: %',
                     v->>'table_display', v->>'status', v->>'detail'
                     USING HINT = 'Run the upgrade again; it continues where it stopped.';
