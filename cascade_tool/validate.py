@@ -91,9 +91,10 @@ class Outcome:
     kind: str
     result: str
     statement: str
-    seconds: float | None = None
+    seconds: float | None = None  # the whole step: orphan count and validation
     orphans: int | None = None
     message: str = ""
+    count_seconds: float | None = None  # of which the orphan count
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,10 +208,12 @@ def _validate_one(
     conn: psycopg.Connection[Any], item: Target, manifest: Manifest, timeout_ms: int | None, bookkeeping: bool
 ) -> Outcome:
     started = time.monotonic()
+    counted: list[float] = []
 
     def outcome(result: str, message: str = "", orphans: int | None = None) -> Outcome:
         return Outcome(item.entry, item.table, item.constraint, item.kind, result, item.statement + ";",
-                       round(time.monotonic() - started, 3), orphans, message)
+                       round(time.monotonic() - started, 3), orphans, message,
+                       round(counted[0], 3) if counted else None)
 
     try:
         with conn.transaction():
@@ -222,6 +225,7 @@ def _validate_one(
             if state[0]:
                 return outcome("validated", "already valid (validated by someone else meanwhile)")
             count = _orphan_count(conn, item)
+            counted.append(time.monotonic() - started)
         if count:
             return outcome(
                 "orphans",

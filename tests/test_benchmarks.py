@@ -64,3 +64,16 @@ def test_fk_indexes_benchmark_prints_its_table() -> None:
     assert re.search(r"^  FKs ON DELETE CASCADE and valid +3 +3$", out, re.M), out
     assert re.search(r"^  rows deleted with each user +12 +12$", out, re.M), out
     assert "Targets (issue 4):" in out
+
+
+def test_validate_jobs_benchmark_prints_its_ratios() -> None:
+    """A tiny run of benchmarks/validate_jobs.py deploys both ways, validates with 1 and 4 jobs,
+    and prints the ratios (no figure is asserted)."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/validate_jobs.py", "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  deploy time, now / later: +[\d.]+x$", out, re.M), out
+    assert re.search(r"^  validation wall time, --jobs 1 / --jobs 4: [\d.]+x$", out, re.M), out

@@ -14,7 +14,7 @@ from cascade_tool.manifest import load_manifest
 EXIT_FOUND = 1
 
 _KIND = {
-    "pending": 'pending (validate = "later")',
+    "pending": "validation pending",
     "not_valid": "NOT VALID before the upgrade",
     "unfinished": "left NOT VALID by an unfinished upgrade",
 }
