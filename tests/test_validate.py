@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from cascade_tool.manifest import parse_manifest
 from tests.conftest import alembic, execute_sql
 
 SCHEMA = """
@@ -114,6 +115,18 @@ def test_bad_validate_value_is_one_line_naming_the_entry(tmp_path: Path, run_cli
     result = run_cli("plan", "--manifest", str(path), "--database-url", "postgresql://nowhere/x")
     assert result.code == 2
     assert result.err.startswith(f"cascade-tool: error: {path}: [defaults]: validate = True is not one of")
+
+
+def test_validate_option_defaults_and_per_entry() -> None:
+    """[defaults] validate applies to every entry, an entry may override it; the lookup's JSON
+    (and so the revision) mentions it only when it is "later", so other manifests render as before."""
+    text = MANIFEST.format(defaults='validate = "later"').replace(
+        'name = "likes"', 'name = "likes"\nvalidate = "now"')
+    manifest = parse_manifest(text, "m.toml")
+    assert [e.validate for e in manifest.entries] == ["later", "later", "later", "now"]
+    assert [p.get("validate") for p in manifest.payload()] == ["later", "later", "later", None]
+    plain = parse_manifest(MANIFEST.format(defaults=""), "m.toml")
+    assert all(e.validate == "now" and "validate" not in p for e, p in zip(plain.entries, plain.payload(), strict=True))
 
 
 def test_validate_locks_the_child_and_only_row_share_on_the_referenced_table(db: str) -> None:
