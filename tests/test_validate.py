@@ -7,6 +7,7 @@ bookkeeping table, row counts and exit codes are what they assert.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -154,7 +155,8 @@ def test_pre_existing_not_valid_fk_is_a_warning_and_strict_fails(
     --strict exits 1; lint reports them as warnings too."""
     manifest = write_manifest(tmp_path)
     out = deploy(alembic_project, manifest, db, run_cli)
-    assert "validated public.posts.posts_user_id_fkey" in out
+    assert re.search(r"^  \[1/4\] converted public\.posts\.posts_user_id_fkey \(NO ACTION -> CASCADE\), "
+                     r"validated, \d+ ms$", out, re.M), out
     assert validity(db) == {
         ("comments", "comments_editor_id_fkey"): False, ("comments", "comments_user_id_fkey"): False,
         ("likes", "likes_user_id_fkey"): True, ("posts", "posts_user_id_fkey"): True,
@@ -202,8 +204,12 @@ def test_validate_later_then_validate_with_two_jobs(
     manifest = write_manifest(tmp_path, 'validate = "later"')
     before = counts(db)
     out = deploy(alembic_project, manifest, db, run_cli)
-    assert 'validation of public.posts.posts_user_id_fkey pending (validate = "later")' in out
-    assert "validated " not in out
+    assert re.search(
+        r'^  \[1/4\] converted public\.posts\.posts_user_id_fkey \(NO ACTION -> CASCADE\), NOT VALID: '
+        r'validation pending \(validate = "later"\), \d+ ms$', out, re.M), out
+    assert re.search(r'^  \[4/4\] created public\.likes\.likes_user_id_fkey \(ON DELETE CASCADE\), NOT VALID: '
+                     r'validation pending', out, re.M), out
+    assert ", validated" not in out
     assert not any(validity(db).values())
     verify = run_cli("verify", "--manifest", manifest, "--database-url", db, "--json")
     assert verify.code == 0, verify.out
