@@ -26,6 +26,9 @@ LOOKUP_SLOT = "/*lookup*/pg_temp.cascade_tool_lookup(NULL)"
 UNLISTED_SQL = sqlfile.load("unlisted")
 LOCATE_SQL = sqlfile.load("locate")
 
+# The upgrades' bookkeeping per FK (pending validations, validations an upgrade did not finish).
+VALIDATIONS_SQL = sqlfile.load("validations")
+
 # A JSON object from the catalog (jsonb): the per-partition copies the lookup records.
 JsonObject = dict[str, object]
 
@@ -41,6 +44,7 @@ class LookupRow:
     optional: bool | None
     orphans: str  # the entry's orphan policy: fail | quarantine | set-null
     add_unique: bool
+    validate: str  # now | later: "later" leaves the FKs it swaps or creates NOT VALID
     wanted_action: str
     table_display: str
     target_display: str
@@ -103,6 +107,20 @@ class UnlistedRow:
     conname: str
     columns: list[str]
     current_action: str
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """What the upgrades recorded about one FK they swapped or created (sql/validations.sql)."""
+
+    table_schema: str
+    table_name: str
+    constraint_name: str
+    revision: str
+    change: str  # altered | created
+    old_validated: bool | None
+    validated_at: str | None
+    validate_later: bool
 
 
 @dataclass(frozen=True)
@@ -198,6 +216,26 @@ def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[Looku
             },
         )
         return cur.fetchall()
+
+
+def validations(conn: psycopg.Connection[Any]) -> dict[tuple[str, str, str], ValidationRow]:
+    """The upgrades' newest record per FK, keyed by (schema, table, constraint); empty when no
+    upgrade ran here (or this role may not read the bookkeeping)."""
+    try:
+        with conn.transaction():
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT CASE WHEN to_regclass('cascade_tool.fk_changes') IS NOT NULL"
+                    " THEN has_table_privilege('cascade_tool.fk_changes', 'SELECT') ELSE false END"
+                )
+                found = cur.fetchone()
+            if not found or not found[0]:
+                return {}
+            with conn.cursor(row_factory=class_row(ValidationRow)) as records:
+                records.execute(VALIDATIONS_SQL.encode())
+                return {(r.table_schema, r.table_name, r.constraint_name): r for r in records.fetchall()}
+    except psycopg.errors.InsufficientPrivilege:
+        return {}
 
 
 def locate(conn: psycopg.Connection[Any], name: TableName) -> LocatedTable:

@@ -47,6 +47,10 @@ class QuarantineError(CascadeToolError):
     """A quarantine command was asked for something it must not do (a bad retention, filter...)."""
 
 
+class ValidateError(CascadeToolError):
+    """The validate command was given an option it cannot use (a bad duration, job count...)."""
+
+
 class ImpactError(CascadeToolError):
     """The condition or key selecting the rows to delete could not be evaluated."""
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the results of the other commands (imported lazily by their
     from cascade_tool.quarantine import Group, Purged, Restored
     from cascade_tool.revisions import CheckResult
     from cascade_tool.smoke import SmokeResult
+    from cascade_tool.validate import Outcome, ValidationRun
 
 
 def echo_json(data: Any, *, default: Callable[[Any], Any] | None = None) -> None:
@@ -89,6 +90,8 @@ def print_plan(steps: list[Step], manifest: Manifest) -> None:
 def _status(step: Step) -> str:
     if step.status == "ok":
         return "ok"
+    if step.warning is not None:
+        return f"warning: {step.detail}"
     return f"DRIFT: {step.detail}" if step.drift else f"skipped: {step.detail}"
 
 
@@ -129,11 +132,33 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
             f"{level}: {item.table}({', '.join(item.columns)}) {item.constraint} "
             f"references {manifest.target} (ON DELETE {item.actual}) but is not in the manifest"
         )
+    level = "DRIFT" if result.strict else "warning"
+    for step in result.warnings:
+        where = f"{_where(step)} {step.constraint}"
+        if step.warning == "pending":
+            lines.append(
+                f'{level}: {where}: validation pending (validate = "later"); its ON DELETE action '
+                f"applies already; run cascade-tool validate, or: {step.validate_sql};"
+            )
+        else:
+            lines.append(
+                f"{level}: {where} is NOT VALID: its ON DELETE action applies, but rows written "
+                f"before it was added were never checked; validate it: {step.validate_sql};"
+            )
     drift = len(result.drift)
+    warned = len(result.warnings)
     if result.ok:
-        lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift.")
+        note = (
+            f"; {warned} NOT VALID foreign key(s) to validate (warnings: verify --strict fails on them)"
+            if warned else ""
+        )
+        lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift{note}.")
     else:
-        extra = f" and {len(result.unlisted)} unlisted FK(s)" if result.strict and result.unlisted else ""
+        extra = ""
+        if result.strict and result.unlisted:
+            extra += f" and {len(result.unlisted)} unlisted FK(s)"
+        if result.strict and warned:
+            extra += f" and {warned} NOT VALID FK(s) (--strict)"
         lines.append(f"FAILED: {drift} entr{'y' if drift == 1 else 'ies'} drifted{extra}.")
     for line in lines:
         click.echo(line)
@@ -543,3 +568,46 @@ def demo(events: Iterable[DemoEvent]) -> bool:
                 click.echo("\nStopping the server. Done.")
             ok = event.ok
     return ok
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+_KIND = {
+    "pending": "validation pending",
+    "not_valid": "NOT VALID before the upgrade",
+    "unfinished": "left NOT VALID by an unfinished upgrade",
+}
+
+
+def _validate_line(o: Outcome) -> str:
+    where = f"{o.table} {o.constraint}"
+    took = f" in {o.seconds * 1000:.0f} ms" if o.seconds is not None else ""
+    if o.result == "validated":
+        note = f" ({o.message})" if o.message else ""
+        return f"validated {where}{took}{note}"
+    if o.result == "orphans":
+        return f"SKIPPED {where}{took}: {o.message}"
+    if o.result == "failed":
+        return f"FAILED {where}{took}: {o.message}; to retry by hand: {o.statement}"
+    return f"remaining {where} ({_KIND[o.kind]}): {o.message}"
+
+
+def validate_progress(outcome: Outcome) -> None:
+    """One line per FK as its validation ends."""
+    click.echo(_validate_line(outcome))
+
+
+def validate(result: ValidationRun, *, as_json: bool) -> None:
+    """What is left after the run (the progress lines said the rest), then a summary on stderr."""
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        for outcome in result.outcomes:
+            if outcome.result == "remaining":
+                click.echo(_validate_line(outcome))
+    summary = (
+        f"{result.count('validated')} validated, {result.count('orphans')} skipped for orphan rows, "
+        f"{result.count('failed')} failed, {result.count('remaining')} remaining, "
+        f"{result.valid} already valid; {result.seconds:.1f} s on {result.jobs} connection(s)"
+    )
+    status(f"OK: {summary}" if result.ok else f"NOT DONE: {summary}")

@@ -131,7 +131,7 @@ def test_example_revision_is_a_fresh_render_byte_for_byte() -> None:
     """migrations/versions/0001_... is exactly what the templates render from manifest.toml with its
     revision id, date and message, machinery included. Regenerated like the golden file."""
     from cascade_tool import revisions
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     found = revisions.newest_generated(REPO / "migrations" / "versions")
     assert found is not None and found.path.name.startswith("0001_")

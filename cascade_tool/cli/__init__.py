@@ -28,6 +28,7 @@ from cascade_tool.cli import (
     preflight,
     quarantine,
     smoke_test,
+    validate,
     verify,
 )
 from cascade_tool.cli.options import EXIT_CODES, EXIT_ERROR, EXIT_OK, flag
@@ -68,6 +69,7 @@ for command in (
     preflight.preflight,
     quarantine.quarantine,
     smoke_test.smoke_test,
+    validate.validate,
     verify.verify,
 ):
     cli.add_command(command)
