@@ -198,6 +198,7 @@ def demo(pg_bindir: Path | None, user_id: int) -> None:
 
 # Commands from cascade_tool/commands/, one module per area (one line each, keep sorted).
 COMMAND_MODULES: tuple[str, ...] = (
+    "fleet",
     "graph",
     "impact",
     "models",

@@ -21,3 +21,7 @@ class RevisionError(CascadeToolError):
 
 class QuarantineError(CascadeToolError):
     """A quarantine command was asked for something it must not do (a bad retention, filter...)."""
+
+
+class FleetError(CascadeToolError):
+    """A fleet targets file, targets query or fleet option cannot be used as given."""
