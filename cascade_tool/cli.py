@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from cascade_tool import __version__, catalog
+from cascade_tool import __version__, catalog, distributed
 from cascade_tool import plan as planning
 from cascade_tool.commands import manifest_option, require_url, url_option
 from cascade_tool.errors import CascadeToolError
@@ -123,19 +123,28 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     Lists the exact statements per FK, what it would leave alone and why, what it would skip,
     and what would stop it (orphan rows for an FK it must create).
 
+    On a Citus coordinator, also the entries Citus would reject, and why.
+
     Exit codes: 0 the upgrade would run (or there is nothing to do); 1 it would stop
-    (blocked entries); 2 usage, input or connection error.
+    (blocked entries, or entries Citus would reject); 2 usage, input or connection error.
     """
     manifest = _manifest(manifest_path)
     with catalog.connect(require_url(database_url)) as conn, progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
+        citus, rejected = distributed.check(conn, steps)
     if as_json:
-        click.echo(json.dumps({"entries": [s.to_json() for s in steps]}, indent=2))
+        extra = {"citus": {"version": citus, "rejected": rejected}} if citus else {}
+        click.echo(json.dumps({"entries": [s.to_json() for s in steps], **extra}, indent=2))
     elif as_sql:
         click.echo(planning.script(steps, manifest), nl=False)
     else:
         print_plan(steps, manifest)
-    if any(s.action == "blocked" for s in steps):
+    if citus:
+        click.echo(f"Citus {citus}: {len(rejected)} entr{'y' if len(rejected) == 1 else 'ies'} it would reject"
+                   + (":" if rejected else "."), err=as_json or as_sql)
+        for line in rejected:
+            click.echo(f"  {line}", err=as_json or as_sql)
+    if any(s.action == "blocked" for s in steps) or rejected:
         raise SystemExit(EXIT_FOUND)
 
 

@@ -23,8 +23,8 @@ import pytest
 from psycopg import sql
 
 from cascade_tool import revisions
+from cascade_tool.distributed import Placement, citus_problems
 from cascade_tool.errors import FleetError
-from cascade_tool.fleet.checks import Placement, citus_problems
 from cascade_tool.fleet.run import Outcome, run_targets
 from cascade_tool.fleet.targets import Target, mask_url, parse_targets, with_search_path
 from cascade_tool.manifest import load_manifest
@@ -403,6 +403,31 @@ def test_the_scheduler_runs_canaries_first_and_at_most_n_at_once() -> None:
     report = run_targets("apply", targets, work, parallel=3, canaries=[targets[5]])
     assert order[0] == "t5" and peak[0] == 3 and report.ok
     assert [o.name for o in report.outcomes] == [t.name for t in targets]
+
+
+def test_one_schema_target_per_database_runs_before_its_siblings() -> None:
+    """With one_first_per_database, a database's first tenant finishes before the others of that
+    database start (what their revisions create once per database is not raced); a database with
+    one target, and a canary's database, need no such wave."""
+    import threading
+
+    targets = [Target(f"s{i}", "postgresql://u:pw@h/shared", f"s{i}") for i in range(6)]
+    targets += [Target("alone", "postgresql://u@h/alone"), Target("c1", "postgresql://u@h/other", "c1"),
+                Target("c2", "postgresql://u@h/other", "c2")]
+    lock, spans = threading.Lock(), {}
+
+    def work(target: Target) -> Outcome:
+        began = time.monotonic()
+        time.sleep(0.03)
+        with lock:
+            spans[target.name] = (began, time.monotonic())
+        return Outcome(target.name, "upgraded", "")
+
+    report = run_targets("apply", targets, work, parallel=4, canaries=[targets[-2]], one_first_per_database=True)
+    assert report.ok
+    assert all(spans["s0"][1] <= spans[f"s{i}"][0] for i in range(1, 6))
+    assert spans["c1"][1] <= spans["c2"][0]  # the canary went first anyway
+    assert targets[0].database == "h/shared"
 
 
 def _step(table: str, target: str, columns: list[str], wanted: str, action: str = "convert") -> Step:

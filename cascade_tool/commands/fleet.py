@@ -7,7 +7,6 @@ module parses, makes one call and prints the report.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -61,18 +60,29 @@ def _load(fleet_path: Path | None, query: str | None, query_url: str | None) -> 
 
 @contextmanager
 def _status_line(command: str) -> Iterator[Callable[[Progress], None]]:
-    """A status line on stderr that updates as targets finish, when stderr is a terminal."""
+    """A status line on stderr that updates as targets finish, when stderr is a terminal;
+    elsewhere only notes (an interruption) are printed, once each."""
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield lambda progress: None
+        said: set[str] = set()
+
+        def notes(progress: Progress) -> None:
+            if progress.note and progress.note.split(":")[0] not in said:
+                said.add(progress.note.split(":")[0])
+                click.echo(f"fleet {command}: {progress.note}", err=True)
+
+        yield notes
         return
     with console.status(f"fleet {command}: starting") as status:
         yield lambda progress: status.update(progress.line(command))
 
 
-def _run(command: str, targets: list[Target], work: Callable[[Target], Outcome], **kwargs: object) -> FleetReport:
+def _run(command: str, targets: list[Target], work: Callable[[Target], Outcome], parallel: int,
+         canaries: list[Target] | None = None, on_error: str = "continue") -> FleetReport:
     with _status_line(command) as on_progress:
-        return run_targets(command, targets, work, on_progress=on_progress, **kwargs)  # type: ignore[arg-type]
+        return run_targets(command, targets, work, parallel=parallel, canaries=canaries or [],
+                           on_error=on_error, on_progress=on_progress,
+                           one_first_per_database=command == "apply")
 
 
 def _print(report: FleetReport, as_json: bool, footer: str | None = None) -> None:
@@ -191,8 +201,7 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
     except OSError as exc:
         raise click.BadParameter(f"cannot create {log_dir}: {exc.strerror}", param_hint="--log-dir") from None
     work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args)
-    report = _run("apply", targets, work, parallel=parallel, canaries=chosen, on_error=on_error,
-                  stop=threading.Event())
+    report = _run("apply", targets, work, parallel, canaries=chosen, on_error=on_error)
     _print(report, as_json, footer=f"logs: {log_dir}/")
 
 

@@ -9,6 +9,7 @@ nothing new either. Whatever was never started is reported `not-run`, with why.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -105,10 +106,15 @@ def run_targets(
     on_error: str = "continue",
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    one_first_per_database: bool = False,
 ) -> FleetReport:
-    """Run `work` on every target (canaries first) and report one Outcome per target.
+    """Run `work` on every target and report one Outcome per target, in the targets' order.
 
-    A KeyboardInterrupt while waiting sets `stop`: running targets finish, the rest are not run.
+    Waves: the canaries; then, with `one_first_per_database`, one target of each database that
+    holds several (tenant schemas), so that whatever their revisions create once per database
+    (a shared schema, an extension) is created by one session, not raced by many; then the rest.
+    Ctrl-C (SIGINT, when called from the main thread) sets `stop`: running targets finish, no
+    more start; later Ctrl-Cs are ignored while they finish.
     """
     if parallel < 1:
         raise ValueError("parallel must be at least 1")
@@ -119,19 +125,36 @@ def run_targets(
     canary_names = {t.name for t in canaries}
     first = [t for t in targets if t.name in canary_names]
     rest = [t for t in targets if t.name not in canary_names]
+    leaders: list[Target] = []
+    if one_first_per_database:
+        per_db = Counter(t.database for t in targets)
+        covered = {t.database for t in first}
+        for target in rest:
+            if per_db[target.database] > 1 and target.database not in covered:
+                covered.add(target.database)
+                leaders.append(target)
+        rest = [t for t in rest if t not in leaders]
     results: dict[str, Outcome] = {}
     progress = Progress(total=len(targets))
     why_not: list[str] = []  # why the remaining targets are not run (first reason wins)
-    interrupted = False
+    running: dict[Future[Outcome], Target] = {}
+    interrupted = threading.Event()
 
     def report() -> None:
         if on_progress:
             on_progress(progress)
 
+    def interrupt(*_: object) -> None:
+        if not interrupted.is_set():
+            interrupted.set()
+            if not stop.is_set():
+                why_not.append("interrupted (Ctrl-C) before it started")
+            stop.set()
+        progress.note = (f"interrupted: waiting for {len(running)} running target(s) to finish; "
+                         "the rest will not be run")
+
     def wave(batch: list[Target], stop_on_error: bool, reason: Callable[[Outcome], str]) -> None:
-        nonlocal interrupted
         queue = list(batch)
-        running: dict[Future[Outcome], Target] = {}
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="fleet") as pool:
             while queue or running:
                 while queue and len(running) < parallel and not stop.is_set():
@@ -142,13 +165,9 @@ def run_targets(
                 if not running:
                     break
                 try:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt:
-                    interrupted = True
-                    stop.set()
-                    why_not.append("interrupted (Ctrl-C) before it started")
-                    progress.note = f"interrupted: waiting for {len(running)} running target(s) to finish"
-                    report()
+                    done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:  # SIGINT outside the main thread's handler
+                    interrupt()
                     continue
                 for future in done:
                     target = running.pop(future)
@@ -156,16 +175,23 @@ def run_targets(
                     results[target.name] = outcome
                     progress.done += 1
                     progress.statuses[outcome.status] += 1
-                    if outcome.problem and outcome.status != NOT_RUN and stop_on_error and not stop.is_set():
+                    if outcome.problem and stop_on_error and not stop.is_set():
                         why_not.append(reason(outcome))
                         stop.set()
         progress.running = 0
 
-    wave(first, True, lambda o: f"the canary {o.name} is {o.status}")
-    wave(rest, on_error == "stop", lambda o: f"stopped after {o.name} was {o.status} (--on-error stop)")
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt) if in_main else None
+    try:
+        wave(first, True, lambda o: f"the canary {o.name} is {o.status}")
+        wave(leaders, on_error == "stop", lambda o: f"stopped after {o.name} was {o.status} (--on-error stop)")
+        wave(rest, on_error == "stop", lambda o: f"stopped after {o.name} was {o.status} (--on-error stop)")
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     detail = why_not[0] if why_not else "not started"
     outcomes = [results.get(t.name) or Outcome(t.name, NOT_RUN, detail) for t in targets]
-    return FleetReport(command, outcomes, time.monotonic() - started, interrupted)
+    return FleetReport(command, outcomes, time.monotonic() - started, interrupted.is_set())
 
 
 def _safe(work: Callable[[Target], Outcome], target: Target) -> Outcome:

@@ -47,6 +47,13 @@ class Target:
         return with_search_path(self.url, self.schema)
 
     @property
+    def database(self) -> str:
+        """host:port/dbname, without credentials: targets with the same one share a database."""
+        parts = urlsplit(self.url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return f"{host}{parts.path}"
+
+    @property
     def display_url(self) -> str:
         return mask_url(self.url)
 
