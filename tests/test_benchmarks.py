@@ -64,3 +64,16 @@ def test_fk_indexes_benchmark_prints_its_table() -> None:
     assert re.search(r"^  FKs ON DELETE CASCADE and valid +3 +3$", out, re.M), out
     assert re.search(r"^  rows deleted with each user +12 +12$", out, re.M), out
     assert "Targets (issue 4):" in out
+
+
+def test_fleet_apply_benchmark_prints_its_table() -> None:
+    """A tiny run of benchmarks/fleet_apply.py: the loop and fleet apply both reach head on every
+    database, and the ratios are printed side by side."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/fleet_apply.py", "--databases", "2", "--rounds", "1", "--levels", "1,2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  shell loop of alembic +[\d.]+ s +1\.00x", out, re.M), out
+    assert re.search(r"^  fleet apply --parallel 2 +[\d.]+ s +[\d.]+x +[\d.]+x +\d+%$", out, re.M), out

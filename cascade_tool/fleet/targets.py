@@ -186,15 +186,17 @@ def _target(raw: Any, where: str, env: dict[str, str], errors: list[str]) -> Tar
 
 
 def _check_unique(targets: list[Target], source: str, errors: list[str]) -> None:
-    seen: dict[str, str] = {}
+    names: set[str] = set()
+    files: dict[str, str] = {}  # log file name (case-folded) -> the target that has it
     for target in targets:
-        if target.name in seen:
+        if target.name in names:
             errors.append(f"{source}: target name {target.name!r} is used twice")
-        files = log_name(target.name).lower()
-        if files in seen.values() and target.name not in seen:
-            other = next(n for n, f in seen.items() if f == files)
-            errors.append(f"{source}: targets {other!r} and {target.name!r} would share a log file name")
-        seen[target.name] = files
+            continue
+        names.add(target.name)
+        file = log_name(target.name).lower()
+        if file in files:
+            errors.append(f"{source}: targets {files[file]!r} and {target.name!r} would share a log file name")
+        files[file] = target.name
 
 
 def parse_targets(raw: bytes | str, source: str = "<targets>", env: dict[str, str] | None = None) -> list[Target]:
