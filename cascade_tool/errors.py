@@ -6,9 +6,20 @@ from __future__ import annotations
 class CascadeToolError(Exception):
     """Base of every error the tool reports to a person (exit code 2 at the CLI)."""
 
+    @property
+    def problems(self) -> list[str]:
+        """The error as lines, one per problem: the CLI prints each on a line of its own."""
+        return [str(arg) for arg in self.args] or [type(self).__name__]
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems) if len(self.args) > 1 else super().__str__()
+
 
 class ManifestError(CascadeToolError):
-    """The manifest cannot be read or does not follow the documented shape."""
+    """The manifest cannot be read or does not follow the documented shape.
+
+    Holds every problem found (one argument each), so one run names all of a manifest's mistakes.
+    """
 
 
 class DatabaseError(CascadeToolError):

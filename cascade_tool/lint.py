@@ -14,7 +14,7 @@ blocking kinds into info):
 - blocking_fk [warning; info when the delete does not reach it yet]: RESTRICT / NO ACTION on a
   path from the target: which deletions it stops;
 - undeletable_rows [warning]: how many target rows cannot be deleted because of one blocking FK
-  (read-only counts along the shortest CASCADE path; an upper bound, see README);
+  (read-only counts along the shortest CASCADE path; an upper bound, see the docs' lint page);
 - unindexed_fk [warning]: no index leads with the FK columns, so each delete scans the table;
   partial_index_fk [info]: only a `col IS NOT NULL` partial index does, which PostgreSQL uses;
 - not_valid, not_enforced [warning];

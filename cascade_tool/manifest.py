@@ -12,6 +12,8 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 from cascade_tool.errors import ManifestError
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
-# What to do with rows that reference no parent when the FK has to be created (issue 6): stop,
+# What to do with rows that reference no parent when the FK has to be created: stop,
 # move them to cascade_quarantine.rows, or set their FK columns to NULL (old values kept there).
 ORPHAN_POLICIES = ("fail", "quarantine", "set-null")
 
@@ -228,15 +230,38 @@ def _action(value: Any, where: str) -> str:
     return norm
 
 
-def _check_keys(table: Any, allowed: set[str], where: str) -> dict[str, Any]:
+def _table(table: Any, where: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ManifestError(f"{where}: expected a table, got {type(table).__name__}")
+    return table
+
+
+def _unknown_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
+        names = ", ".join(repr(k) for k in unknown)
         raise ManifestError(
-            f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {names} (allowed: {', '.join(sorted(allowed))})"
         )
-    return table
+
+
+class _Problems:
+    """Collects every mistake in a manifest, so one run names them all (not one per round trip)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run a check; a ManifestError it raises is recorded and parsing goes on."""
+        try:
+            yield
+        except ManifestError as exc:
+            self.messages.extend(exc.problems)
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise ManifestError(*self.messages)
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -249,7 +274,12 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(raw, str(path))
 
 
+_NEEDS_TARGET = '[target] needs table = "users" (the table rows are deleted from)'
+_UNKNOWN_TARGET = TableName(None, "")  # stands in for a [target] that failed, so entries are still checked
+
+
 def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
+    """Parse and validate a manifest; a ManifestError lists every problem found, one per line."""
     data = raw.encode() if isinstance(raw, str) else raw
     try:
         doc = tomllib.loads(data.decode("utf-8"))
@@ -257,88 +287,57 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         raise ManifestError(f"{source}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: invalid TOML: {exc}") from None
-    _check_keys(doc, _TOP_KEYS, source)
+    problems = _Problems()
+    with problems.check():
+        _unknown_keys(doc, _TOP_KEYS, source)
 
-    if "target" not in doc:
-        raise ManifestError(f'{source}: [target] needs table = "users" (the table rows are deleted from)')
-    target_tbl = _check_keys(doc["target"], _TARGET_KEYS, f"{source}: [target]")
-    if "table" not in target_tbl:
-        raise ManifestError(f"{source}: [target] needs table = \"users\" (the table rows are deleted from)")
-    target = parse_table_name(target_tbl["table"], f"{source}: [target]")
-    target_columns = (
-        _columns(target_tbl["columns"], f"{source}: [target]", "columns")
-        if "columns" in target_tbl
-        else None
-    )
+    target, target_columns = _UNKNOWN_TARGET, None
+    with problems.check():
+        if "target" not in doc:
+            raise ManifestError(f"{source}: {_NEEDS_TARGET}")
+        where = f"{source}: [target]"
+        target_tbl = _table(doc["target"], where)
+        with problems.check():
+            _unknown_keys(target_tbl, _TARGET_KEYS, where)
+        with problems.check():
+            if "columns" in target_tbl:
+                target_columns = _columns(target_tbl["columns"], where, "columns")
+        if "table" not in target_tbl:
+            raise ManifestError(f"{source}: {_NEEDS_TARGET}")
+        target = parse_table_name(target_tbl["table"], where)
 
-    defaults = _check_keys(doc.get("defaults", {}), _DEFAULT_KEYS, f"{source}: [defaults]")
-    default_action = _action(defaults.get("on_delete", "CASCADE"), f"{source}: [defaults]")
-    default_columns = (
-        _columns(defaults["columns"], f"{source}: [defaults]", "columns")
-        if "columns" in defaults
-        else None
-    )
+    default_action, default_columns = "CASCADE", None
+    with problems.check():
+        where = f"{source}: [defaults]"
+        defaults = _table(doc.get("defaults", {}), where)
+        with problems.check():
+            _unknown_keys(defaults, _DEFAULT_KEYS, where)
+        with problems.check():
+            default_action = _action(defaults.get("on_delete", "CASCADE"), where)
+        if "columns" in defaults:
+            default_columns = _columns(defaults["columns"], where, "columns")
 
-    options = _options(doc.get("options", {}), f"{source}: [options]")
+    options = Options()
+    with problems.check():
+        options = _options(doc.get("options", {}), f"{source}: [options]")
 
+    entries: list[Entry] = []
     tables = doc.get("tables")
     if not isinstance(tables, list) or not tables:
-        raise ManifestError(f"{source}: no [[tables]] entries")
-    entries: list[Entry] = []
+        problems.messages.append(f"{source}: no [[tables]] entries")
+        tables = []
     seen: dict[tuple[Any, ...], str] = {}
     for index, item in enumerate(tables):
         name = item.get("name") if isinstance(item, dict) else None
         where = f"{source}: tables[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
-        _check_keys(item, _ENTRY_KEYS, where)
-        if "name" not in item:
-            raise ManifestError(f"{where}: missing name")
-        table = parse_table_name(item["name"], where)
-        if "columns" in item:
-            columns = _columns(item["columns"], where, "columns")
-        elif default_columns:
-            columns = default_columns
-        else:
-            raise ManifestError(f"{where}: no columns, and [defaults] has no columns")
-        entry_target = parse_table_name(item["target"], where) if "target" in item else target
-        chain = entry_target != target
-        if "references" in item:
-            references: tuple[str, ...] | None = _columns(item["references"], where, "references")
-        else:
-            references = None if chain else target_columns
-        if references is not None and len(references) != len(columns):
-            raise ManifestError(
-                f"{where}: {len(columns)} column(s) but {len(references)} referenced column(s)"
-            )
-        optional = item.get("optional", False)
-        if not isinstance(optional, bool):
-            raise ManifestError(f"{where}: optional must be true or false")
-        stale = item.get("stale", False)
-        if not isinstance(stale, bool):
-            raise ManifestError(f"{where}: stale must be true or false")
-        group = item.get("group")
-        if group is not None and (not isinstance(group, str) or not group.strip()):
-            raise ManifestError(f"{where}: group must be a non-empty string")
-        action = _action(item.get("on_delete", default_action), where)
-        orphans = item.get("orphans", "fail")
-        if orphans not in ORPHAN_POLICIES:
-            raise ManifestError(
-                f"{where}: orphans = {orphans!r} is not one of "
-                + ", ".join(f'"{p}"' for p in ORPHAN_POLICIES)
-                + " (no policy deletes rows without keeping a copy)"
-            )
-        add_unique = item.get("add_unique", False)
-        if not isinstance(add_unique, bool):
-            raise ManifestError(f"{where}: add_unique must be true or false")
-        key = (table, frozenset(columns), entry_target)
-        if key in seen:
-            raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
-        seen[key] = f"tables[{index}]"
-        entries.append(
-            Entry(
-                index, table, columns, entry_target, references, action, optional, group, chain, stale,
-                orphans, add_unique,
-            )
-        )
+        with problems.check():
+            entry = _entry(item, index, where, target, target_columns, default_action, default_columns)
+            key = (entry.table, frozenset(entry.columns), entry.target)
+            if key in seen:
+                raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
+            seen[key] = f"tables[{index}]"
+            entries.append(entry)
+    problems.raise_if_any()
     return Manifest(
         target=target,
         target_columns=target_columns,
@@ -349,24 +348,99 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
     )
 
 
+def _entry(
+    item: Any,
+    index: int,
+    where: str,
+    target: TableName,
+    target_columns: tuple[str, ...] | None,
+    default_action: str,
+    default_columns: tuple[str, ...] | None,
+) -> Entry:
+    """One [[tables]] entry; every key is checked, and all its problems are raised together."""
+    item = _table(item, where)
+    problems = _Problems()
+    with problems.check():
+        _unknown_keys(item, _ENTRY_KEYS, where)
+    table = _UNKNOWN_TARGET
+    with problems.check():
+        if "name" not in item:
+            raise ManifestError(f"{where}: missing name")
+        table = parse_table_name(item["name"], where)
+    columns: tuple[str, ...] = ()
+    with problems.check():
+        if "columns" in item:
+            columns = _columns(item["columns"], where, "columns")
+        elif default_columns:
+            columns = default_columns
+        else:
+            raise ManifestError(f"{where}: no columns, and [defaults] has no columns")
+    entry_target = target
+    with problems.check():
+        if "target" in item:
+            entry_target = parse_table_name(item["target"], where)
+    chain = entry_target != target
+    references = None if chain else target_columns
+    with problems.check():
+        if "references" in item:
+            references = _columns(item["references"], where, "references")
+        if references is not None and columns and len(references) != len(columns):
+            raise ManifestError(
+                f"{where}: {len(columns)} column(s) but {len(references)} referenced column(s)"
+            )
+    flags: dict[str, bool] = {}
+    for key in ("optional", "stale", "add_unique"):
+        with problems.check():
+            flags[key] = item.get(key, False)
+            if not isinstance(flags[key], bool):
+                raise ManifestError(f"{where}: {key} must be true or false")
+    with problems.check():
+        group = item.get("group")
+        if group is not None and (not isinstance(group, str) or not group.strip()):
+            raise ManifestError(f"{where}: group must be a non-empty string")
+    action = default_action
+    with problems.check():
+        action = _action(item.get("on_delete", default_action), where)
+    orphans = item.get("orphans", "fail")
+    with problems.check():
+        if orphans not in ORPHAN_POLICIES:
+            raise ManifestError(
+                f"{where}: orphans = {orphans!r} is not one of "
+                + ", ".join(f'"{p}"' for p in ORPHAN_POLICIES)
+                + " (no policy deletes rows without keeping a copy)"
+            )
+    problems.raise_if_any()
+    return Entry(
+        index, table, columns, entry_target, references, action, flags["optional"], group, chain,
+        flags["stale"], orphans, flags["add_unique"],
+    )
+
+
 def _options(table: Any, where: str) -> Options:
-    raw = _check_keys(table, _OPTION_KEYS, where)
+    raw = _table(table, where)
+    problems = _Problems()
+    with problems.check():
+        _unknown_keys(raw, _OPTION_KEYS, where)
     values: dict[str, Any] = {}
     for key in ("lock_timeout", "lock_retry_budget", "statement_timeout"):
-        if key in raw:
-            value = raw[key]
-            if not isinstance(value, str) or not _DURATION.match(value):
-                raise ManifestError(
-                    f"{where}: {key} = {value!r} is not a duration such as \"200ms\", \"5s\" or \"1min\""
-                )
-            values[key] = value.strip()
-    if "create_indexes" in raw:
-        if not isinstance(raw["create_indexes"], bool):
-            raise ManifestError(f"{where}: create_indexes must be true or false")
-        values["create_indexes"] = raw["create_indexes"]
-    if "orphan_batch_size" in raw:
-        size = raw["orphan_batch_size"]
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ManifestError(f"{where}: orphan_batch_size must be a positive number of rows")
-        values["orphan_batch_size"] = size
+        with problems.check():
+            if key in raw:
+                value = raw[key]
+                if not isinstance(value, str) or not _DURATION.match(value):
+                    raise ManifestError(
+                        f"{where}: {key} = {value!r} is not a duration such as \"200ms\", \"5s\" or \"1min\""
+                    )
+                values[key] = value.strip()
+    with problems.check():
+        if "create_indexes" in raw:
+            if not isinstance(raw["create_indexes"], bool):
+                raise ManifestError(f"{where}: create_indexes must be true or false")
+            values["create_indexes"] = raw["create_indexes"]
+    with problems.check():
+        if "orphan_batch_size" in raw:
+            size = raw["orphan_batch_size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ManifestError(f"{where}: orphan_batch_size must be a positive number of rows")
+            values["orphan_batch_size"] = size
+    problems.raise_if_any()
     return Options(**values)

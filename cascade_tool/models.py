@@ -6,7 +6,7 @@ Once the database cascades, the ORM must not fight it. Three things go wrong oth
   `deferrable`, `initially` than the database) makes `alembic revision --autogenerate` propose
   to re-create the FK as the model says, undoing the migration, and makes `alembic check` fail;
 - a parent-side relationship without `passive_deletes=True` loads the children and nulls their
-  column (NOT NULL violation, seed 000; "tried to blank-out primary key column", seed 003) or
+  column (a NOT NULL violation, or "tried to blank-out primary key column" on a key column) or
   deletes them one by one, work the database does in the same statement;
 - `delete-orphan` on a SET NULL link deletes rows the database keeps, and its absence on a
   CASCADE link nulls a column the database would never null.

