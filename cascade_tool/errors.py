@@ -35,4 +35,7 @@ class QuarantineError(CascadeToolError):
 
 
 class FleetError(CascadeToolError):
-    """A fleet targets file, targets query or fleet option cannot be used as given."""
+    """A fleet targets file, targets query or fleet option cannot be used as given.
+
+    Holds every problem found (one argument each), like ManifestError.
+    """

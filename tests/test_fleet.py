@@ -347,12 +347,11 @@ url = "postgresql://app@db/a"
 """
     with pytest.raises(FleetError) as exc:
         parse_targets(text, "fleet.toml", env={})
-    assert str(exc.value) == (
-        "fleet.toml: target 1 (a): url must start with postgresql:// or postgresql+psycopg://, "
-        "got 'mysql://x@y/z'; "
-        "fleet.toml: target 2: unknown key(s) colour (allowed: name, schema, tags, url, url_env); "
-        "fleet.toml: target 2 (b): environment variable FLEET_TEST_UNSET (url_env) is not set"
-    )
+    assert exc.value.problems == [
+        "fleet.toml: target 1 (a): url must start with postgresql:// or postgresql+psycopg://, got 'mysql://x@y/z'",
+        "fleet.toml: target 2: unknown key(s) colour (allowed: name, schema, tags, url, url_env)",
+        "fleet.toml: target 2 (b): environment variable FLEET_TEST_UNSET (url_env) is not set",
+    ]
     targets = parse_targets('[[targets]]\nname = "e"\nurl_env = "X"\nschema = "t 1"\ntags = ["eu"]\n',
                             env={"X": "postgresql://app:pw@db/x?sslmode=require"})
     assert targets == [Target("e", "postgresql://app:pw@db/x?sslmode=require", "t 1", ("eu",))]
@@ -370,7 +369,13 @@ def test_urls_are_masked_and_search_path_is_added_to_existing_options() -> None:
         "postgresql://u@h/d?options=-c%20work_mem%3D64MB%20-c%20search_path%3D%22acme%22%2Cpublic")
 
 
-def test_usage_errors_exit_2_with_one_line(tmp_path: Path, run_cli: Any) -> None:
+def test_usage_errors_exit_2_with_one_line_per_problem(tmp_path: Path, run_cli: Any) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[targets]]\nname = "a"\n\n[[targets]]\nname = "a"\nurl = "postgresql://u@h/a"\ntags = "x"\n')
+    refused = run_cli("fleet", "verify", "--fleet", str(bad))
+    assert (refused.code, refused.err) == (2, (
+        f"cascade-tool: error: {bad}: target 1 (a): give exactly one of url or url_env\n"
+        f"cascade-tool: error: {bad}: target 2 (a): tags must be a list of non-empty strings\n"))
     fleet = write_fleet(tmp_path / "f.toml", [{"name": "a", "url": "postgresql://u@127.0.0.1:1/a"}])
     both = run_cli("fleet", "plan", "--fleet", str(fleet), "--targets-query", "SELECT 1")
     assert (both.code, both.err) == (

@@ -200,7 +200,7 @@ def _check_unique(targets: list[Target], source: str, errors: list[str]) -> None
 
 
 def parse_targets(raw: bytes | str, source: str = "<targets>", env: dict[str, str] | None = None) -> list[Target]:
-    """Targets from TOML text; every problem is reported at once, in one FleetError."""
+    """Targets from TOML text; every problem is reported at once (one FleetError, a line each)."""
     environ = dict(os.environ) if env is None else env
     data = raw.encode() if isinstance(raw, str) else raw
     try:
@@ -220,7 +220,7 @@ def parse_targets(raw: bytes | str, source: str = "<targets>", env: dict[str, st
     targets = [t for i, item in enumerate(items, 1) if (t := _target(item, f"{source}: target {i}", environ, errors))]
     _check_unique(targets, source, errors)
     if errors:
-        raise FleetError("; ".join(errors))
+        raise FleetError(*errors)
     return targets
 
 
@@ -273,7 +273,7 @@ def query_targets(query: str, url: str) -> list[Target]:
         errors.append("targets query returned no rows")
     _check_unique(targets, "targets query", errors)
     if errors:
-        raise FleetError("; ".join(errors))
+        raise FleetError(*errors)
     return targets
 
 
