@@ -361,6 +361,13 @@ url = "postgresql://app@db/a"
     )
 
 
+def test_a_schema_targets_connection_error_shows_the_url_as_written() -> None:
+    target = Target("t", "postgresql://app:pw@127.0.0.1:2/y", "t1")
+    message = f"cannot connect to {mask_url(target.connect_url)}: connection failed: refused"
+    assert target.unreachable(message) == (
+        "cannot connect to postgresql://app:***@127.0.0.1:2/y (schema t1): connection failed: refused")
+
+
 def test_urls_are_masked_and_search_path_is_added_to_existing_options() -> None:
     assert mask_url("postgresql://u:p%40ss@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert mask_url("postgresql://u@h/d?password=hunter2&sslmode=require") == (

@@ -109,7 +109,7 @@ def apply_target(
     try:
         before = read_revisions(target)
     except DatabaseError as exc:
-        return Outcome(target.name, "unreachable", str(exc))
+        return Outcome(target.name, "unreachable", target.unreachable(str(exc)))
     if before == project.heads:
         return Outcome(target.name, "at-head", f"at {_describe(before)}")
     secrets = target.secrets()

@@ -29,7 +29,7 @@ def plan_target(target: Target, manifest: Manifest, long_transaction_seconds: fl
     try:
         conn = catalog.connect(target.connect_url)
     except DatabaseError as exc:
-        return Outcome(target.name, "unreachable", str(exc))
+        return Outcome(target.name, "unreachable", target.unreachable(str(exc)))
     with conn:
         try:
             steps = planning.build_steps(conn, manifest)
@@ -59,7 +59,7 @@ def verify_target(target: Target, manifest: Manifest, strict: bool = False) -> O
     try:
         conn = catalog.connect(target.connect_url)
     except DatabaseError as exc:
-        return Outcome(target.name, "unreachable", str(exc))
+        return Outcome(target.name, "unreachable", target.unreachable(str(exc)))
     with conn:
         try:
             result = planning.verify(conn, manifest, strict=strict)

@@ -57,6 +57,14 @@ class Target:
     def display_url(self) -> str:
         return mask_url(self.url)
 
+    def unreachable(self, message: str) -> str:
+        """A connection error's message, with the URL as the user wrote it (the search_path
+        option this module adds for a schema target left out) and the schema named."""
+        if self.schema is None:
+            return message
+        shown = re.sub(r"[?&]options=[^\s:&]*", "", message, count=1)
+        return shown.replace(": ", f" (schema {self.schema}): ", 1) if shown != message else shown
+
     def secrets(self) -> list[str]:
         """The literal secrets in the URL, to scrub from any text a target's run produces."""
         return url_secrets(self.url)
