@@ -73,6 +73,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
     is_flag=True,
     help="Write nothing; exit 1 if the newest generated revision no longer matches the manifest.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="With --check: exit 1 also when that revision's machinery is older than (or differs from) this version's.",
+)
 def generate(
     manifest_path: Path,
     versions_dir: Path | None,
@@ -80,20 +85,34 @@ def generate(
     message: str,
     rev_id: str | None,
     check: bool,
+    strict: bool,
 ) -> None:
     """Render the manifest into an Alembic revision chained onto the current head.
 
-    Prints the path of the new file. With --check: exit 0 when the newest generated revision
-    is what the manifest renders to, 1 when it is not (the diff is printed), 2 on errors.
+    Prints the path of the new file. With --check, writes nothing and compares the newest
+    generated revision with the manifest (its TARGET, ENTRIES and OPTIONS), and its machinery
+    (the code below its marker line) with what this cascade-tool writes: a different machinery
+    (older, newer, or edited) is a one-line warning.
+
+    \b
+    Exit codes: 0 written; with --check 0 up to date (machinery warnings too, unless
+    --strict); 1 the revision no longer matches the manifest (the diff is printed), or with
+    --strict its machinery differs; 2 usage, input or connection error.
     """
     from cascade_tool import revisions  # imports alembic: only this command needs it
 
+    if strict and not check:
+        raise click.UsageError("--strict goes with --check")
     manifest = _manifest(manifest_path)
     versions = revisions.versions_dir_from(versions_dir, alembic_ini)
     if check:
         result = revisions.check(manifest, versions)
+        if result.machinery_warning:
+            click.echo(f"warning: {result.machinery_warning}", err=True)
         if result.ok:
             click.echo(f"up to date: {result.path}", err=True)
+            if strict and result.machinery_warning:
+                raise SystemExit(EXIT_FOUND)
             return
         if result.path is None:
             click.echo(f"out of date: {result.diff}; run cascade-tool generate", err=True)

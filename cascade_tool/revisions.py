@@ -18,9 +18,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from cascade_tool import __version__
 from cascade_tool.errors import RevisionError
 from cascade_tool.manifest import Manifest
-from cascade_tool.render import MARKER, RevisionInfo, pyrepr, render_revision
+from cascade_tool.render import MARKER, RevisionInfo, machinery_sha256, pyrepr, render_revision
 
 _REV_ID = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 
@@ -136,6 +137,7 @@ class CheckResult:
     ok: bool
     path: Path | None
     diff: str
+    machinery_warning: str | None = None  # the revision's machinery is not what this cascade-tool writes
 
 
 def _manifest_part(text: str, path: Path) -> list[str]:
@@ -155,22 +157,73 @@ def _manifest_part(text: str, path: Path) -> list[str]:
     return head + [pyrepr(e) + "\n" for e in entries]
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """0.10.2 -> (0, 10, 2); anything after the leading numbers (".dev1", "rc1") is ignored."""
+    found = re.match(r"\d+(?:\.\d+)*", version.strip())
+    return tuple(int(n) for n in found.group(0).split(".")) if found else ()
+
+
+def _recorded_machinery(text: str, path: Path) -> dict[str, str] | None:
+    """The revision's MACHINERY literal (None: written before revisions recorded it)."""
+    for node in ast.parse(text).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id == "MACHINERY" and value is not None:
+            try:
+                recorded = ast.literal_eval(value)
+            except ValueError:
+                raise RevisionError(f"{path}: MACHINERY is not a literal") from None
+            if not isinstance(recorded, dict) or not {"version", "sha256"} <= set(recorded):
+                raise RevisionError(f"{path}: MACHINERY must give a version and a sha256")
+            return {"version": str(recorded["version"]), "sha256": str(recorded["sha256"])}
+    return None
+
+
+def machinery_warning(text: str, path: Path, expected: str | None) -> str | None:
+    """Why the revision's machinery (the code below its marker line) is not what the installed
+    cascade-tool writes, or None. `expected`: the same revision rendered now (None when the
+    manifest no longer matches, so only the recorded version and the hash can be compared)."""
+    recorded = _recorded_machinery(text, path)
+    advice = ("it keeps working as it is; if it has not been deployed yet, delete it and run "
+              "cascade-tool generate again for the newer one")
+    if recorded is None:
+        return (f"{path}: its machinery is from a cascade-tool older than {__version__} "
+                f"(it records no machinery version); {advice}")
+    actual = machinery_sha256(text)
+    if actual != recorded["sha256"]:
+        return (f"{path}: the machinery below its marker line was edited: its sha256 is not the "
+                "one MACHINERY records; regenerate it rather than edit it")
+    mine, theirs = _version_key(__version__), _version_key(recorded["version"])
+    if theirs < mine:
+        return f"{path}: its machinery is from cascade-tool {recorded['version']}, older than {__version__}; {advice}"
+    if theirs > mine:
+        return (f"{path}: its machinery is from cascade-tool {recorded['version']}, newer than the "
+                f"installed {__version__}; upgrade cascade-tool")
+    if expected is not None and machinery_sha256(expected) != actual:
+        return (f"{path}: its machinery differs from what the installed cascade-tool {__version__} "
+                f"writes (another build of {recorded['version']}); {advice}")
+    return None
+
+
 def check(manifest: Manifest, versions: Path) -> CheckResult:
     """Does the newest generated revision still convert what the manifest lists?
 
     Compares the manifest-derived part of the file (TARGET and ENTRIES), so a newer cascade-tool
-    rendering its SQL differently does not make an existing revision out of date.
+    rendering its SQL differently does not make an existing revision out of date; that is
+    reported apart, as `machinery_warning` (from MACHINERY, the version and sha256 it records).
     """
     found = newest_generated(versions)
     if found is None:
         return CheckResult(False, None, "no generated revision in " + str(versions))
-    expected = _manifest_part(render_revision(manifest, found.info), found.path)
-    actual = _manifest_part(found.path.read_text("utf-8"), found.path)
+    text = found.path.read_text("utf-8")
+    rendered = render_revision(manifest, found.info)
+    expected = _manifest_part(rendered, found.path)
+    actual = _manifest_part(text, found.path)
     if expected == actual:
-        return CheckResult(True, found.path, "")
+        return CheckResult(True, found.path, "", machinery_warning(text, found.path, rendered))
     diff = "".join(
         difflib.unified_diff(
             actual, expected, str(found.path), "rendered from " + manifest.source, n=1
         )
     )
-    return CheckResult(False, found.path, diff)
+    return CheckResult(False, found.path, diff, machinery_warning(text, found.path, None))

@@ -7,6 +7,7 @@ example manifest), against the sample schema that manifest describes.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,7 +53,7 @@ def test_database_url_env_var_drives_alembic_from_the_project_root(
     before = dump_schema(server, demo_db)
     up = repo_alembic(demo_db, "upgrade", "head")
     assert up.returncode == 0, up.stderr
-    assert "skipping user_medications (table does not exist)" in up.stdout
+    assert "  [64/70] skipped user_medications (table does not exist)" in up.stdout.splitlines()
     assert "61 converted, 1 created, 1 unchanged, 7 skipped" in up.stdout
     monkeypatch.chdir(REPO)
     result = run_cli("verify", env={"DATABASE_URL": demo_db})  # default manifest: manifest.toml
@@ -70,9 +71,15 @@ def test_postgres_plain_url_is_accepted_by_env_py(demo_db: str) -> None:
 
 def test_demo_runs_the_whole_story() -> None:
     """`cascade-tool demo`: throwaway server, upgrade, verify, delete, downgrade; exit 0."""
-    out = subprocess.run(["cascade-tool", "demo"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "cascade_tool", "demo"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "$ cascade-tool verify\n  70 entries, 0 drift: OK" in out.stdout
     assert "rows linked to user 7: 173 before, 0 after" in out.stdout
-    assert "skipping user_medications (table does not exist)" in out.stdout
+    assert "skipped user_medications (table does not exist)" in out.stdout
     assert "62 FKs back to their original ON DELETE" in out.stdout
+    # the upgrade section: a line per entry (70) and a few more (alembic's, indexes, check, summary)
+    upgrade = out.stdout.split("$ alembic upgrade head\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    numbered = [line for line in upgrade if re.match(r"  \[ ?\d+/70\] ", line)]
+    assert len(numbered) == 70 and len(upgrade) <= 70 + 20, upgrade
+    assert "  [ 1/70] converted public.vitals_raw_data.vitals_raw_data_owner_fk (NO ACTION -> CASCADE), validated, " \
+        in out.stdout

@@ -48,11 +48,11 @@ def test_seed_002_quarantine_through_the_revision_and_back(
     assert ("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS conversation_sessions_conversation_id_key "
             "ON public.conversation_sessions (conversation_id);") in plan.out
 
-    up = alembic(alembic_project, url, "-x", "orphan_batch_size=100", "upgrade", "head")
+    up = alembic(alembic_project, url, "-x", "orphan_batch_size=100", "-x", "verbose=true", "upgrade", "head")
     assert up.returncode == 0, up.stderr
     assert "index built on public.conversation_sessions (conversation_id) unique in" in up.stdout
     assert "created public.chat_messages_v2.chat_messages_v2_conversation_id_fkey (ON DELETE CASCADE)" in up.stdout
-    assert up.stdout.count("batch ") >= 3, up.stdout  # 289 rows, 100 per committed batch
+    assert up.stdout.count("batch ") >= 3, up.stdout  # 289 rows, 100 per committed batch (shown: verbose)
     assert "validated public.chat_messages_v2.chat_messages_v2_conversation_id_fkey" in up.stdout
     assert count(url, "SELECT count(*) FROM chat_messages_v2") == 500
     assert count(url, "SELECT count(*) FROM cascade_quarantine.rows WHERE action = 'moved'") == 289

@@ -5,6 +5,7 @@ Each test runs once per server (the embedded 18 and, when installed, another maj
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -96,9 +97,9 @@ def test_upgrade_converts_every_quirk_and_downgrade_restores_the_dump(
     assert after[("public", "unlisted_notes", "unlisted_notes_user_id_fkey")]["action"] == "a"
 
     out = up.stdout
-    assert "skipping legacy_table (table does not exist)" in out
-    assert "skipping public.posts (column author_id does not exist)" in out
-    assert "[one of 2 FKs on these columns]" in out
+    assert "skipped legacy_table (table does not exist)" in out
+    assert "skipped public.posts (column author_id does not exist)" in out
+    assert "[one of 2 FKs on these columns], validated, " in out
     assert "unchanged public.tokens.tokens_user_id_fkey (already ON DELETE CASCADE)" in out
 
     # the users table survived the hostile name, and deleting a user now cascades
@@ -171,7 +172,8 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
     assert sql.returncode == 0, sql.stderr
     # per-FK steps in their own transactions, the index builds left to psql's \gexec
     assert "SELECT pg_temp.cascade_tool_upgrade('swap', 0);" in sql.stdout
-    assert "SELECT record_sql, drop_sql, create_sql FROM pg_temp.cascade_tool_index_steps() \\gexec" in sql.stdout
+    assert "SELECT record_sql, drop_sql, create_sql, format('DO %L', format('BEGIN RAISE NOTICE %L, %L; END', '%', "\
+        "'index built on' || ' ' || label)) FROM pg_temp.cascade_tool_index_steps() \\gexec" in sql.stdout
     script = alembic_project / "offline.sql"
     script.write_text(sql.stdout)
     applied = subprocess.run(
@@ -179,7 +181,13 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
         capture_output=True, text=True,
     )
     assert applied.returncode == 0, applied.stderr
-    assert "skipping legacy_table (table does not exist)" in applied.stderr
+    # psql shows the same lines as an online run: one per FK, one per index built, the summary
+    assert "NOTICE:  [ 1/19] converted public.posts.posts_user_id_fkey (NO ACTION -> CASCADE), validated, " \
+        in applied.stderr
+    assert "NOTICE:  [18/19] skipped legacy_table (table does not exist)" in applied.stderr
+    assert "NOTICE:  index built on public.devices (user_id)" in applied.stderr
+    assert "NOTICE:  cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped" in applied.stderr
+    assert "swapped public.posts" not in applied.stderr  # verbose detail only
     assert fk_state(offline_db) == fk_state(online_db)
     assert index_defs(offline_db) == index_defs(online_db) != index_defs(server.url(server.create_database(template)))
 
@@ -238,7 +246,7 @@ def test_missing_entry_not_marked_optional_warns_and_is_drift(
     up = alembic(alembic_project, quirks_db, "upgrade", "head")
     assert up.returncode == 0, up.stderr
     assert (
-        "WARNING: skipping gone_table (table does not exist): the manifest does not mark it optional"
+        "WARNING: [2/2] skipped gone_table (table does not exist): the manifest does not mark it optional"
         in up.stdout
     )
     result = run_cli("verify", "--manifest", str(manifest), "--database-url", quirks_db)
@@ -270,8 +278,140 @@ def test_notices_reach_the_output_with_psycopg2_too(quirks_db: str, alembic_proj
     url = quirks_db.replace("postgresql://", "postgresql+psycopg2://")
     up = alembic(alembic_project, url, "upgrade", "head")
     assert up.returncode == 0, up.stderr
-    assert "skipping legacy_table (table does not exist)" in up.stdout
+    assert "skipped legacy_table (table does not exist)" in up.stdout
     assert "cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped" in up.stdout
     down = alembic(alembic_project, url, "downgrade", "base")
     assert down.returncode == 0, down.stderr
     assert "16 restored, 1 dropped" in down.stdout
+
+
+# One line per FK: "[k/n] <what> <schema.table.constraint> (<detail>)[, validated..., N ms]".
+FK_LINE = re.compile(
+    r"^  (?:WARNING: )?\[ *(?P<k>\d+)/(?P<n>\d+)\] "
+    r"(?P<what>converted|created|unchanged|skipped|validated|restored|dropped)"
+    r" (?P<fk>.+?) \((?P<detail>[^()]*)\)(?P<rest>.*)$"
+)
+
+
+def report_lines(stdout: str) -> tuple[list[re.Match[str]], list[str]]:
+    """The per-FK lines of an alembic run's output, and every other line."""
+    fk_lines, other = [], []
+    for line in stdout.splitlines():
+        match = FK_LINE.match(line)
+        if match:
+            fk_lines.append(match)
+        else:
+            other.append(line)
+    return fk_lines, other
+
+
+def test_upgrade_and_downgrade_print_one_line_per_fk(
+    server: Server, quirks_db: str, alembic_project: Path
+) -> None:
+    """Without verbose: a line per FK (its entry's number of 19, what happened, the time), one line
+    for the indexes built, the check and the summary; nothing else."""
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    fk_lines, other = report_lines(up.stdout)
+    assert {int(m["k"]) for m in fk_lines} == set(range(1, 20)) and {m["n"] for m in fk_lines} == {"19"}
+    assert len(fk_lines) == 20  # one entry matches two FKs on the same columns: a line each
+    assert [int(m["k"]) for m in fk_lines] == sorted(int(m["k"]) for m in fk_lines)
+    for m in fk_lines:
+        if m["what"] in ("converted", "created"):
+            assert re.fullmatch(r"( \[one of 2 FKs on these columns\])?, validated"
+                                r"( by the add \(partitioned table, PostgreSQL < 18\))?, \d+ ms", m["rest"]), m[0]
+            assert m["what"] == "created" or re.fullmatch(r"(NO ACTION|RESTRICT|SET NULL|CASCADE) -> "
+                                                          r"(CASCADE|SET NULL)", m["detail"]), m[0]
+        else:
+            assert m["what"] in ("unchanged", "skipped") and m["rest"] == "", m[0]
+    posts = next(m for m in fk_lines if m["fk"] == "public.posts.posts_user_id_fkey")
+    assert (posts[0][:9], posts["what"], posts["detail"]) == ("  [ 1/19]", "converted", "NO ACTION -> CASCADE")
+    assert other[0] == "  cascade-tool revision rev0001: 19 entries checked, nothing stops the upgrade"
+    assert re.fullmatch(r"  16 indexes built on FK columns that had none, \d+ ms", other[1]), other
+    assert other[2:] == ["  cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped"]
+    assert len(up.stdout.splitlines()) == len(fk_lines) + 3
+
+    down = alembic(alembic_project, quirks_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    fk_lines, other = report_lines(down.stdout)
+    assert len(fk_lines) == 17  # 16 restored, 1 dropped
+    for m in fk_lines:
+        assert (m["what"], m["rest"]) in (("restored", m["rest"]), ("dropped", m["rest"]))
+        assert re.fullmatch(r", (validated|NOT VALID as it was), \d+ ms" if m["what"] == "restored" else r", \d+ ms",
+                            m["rest"]), m[0]
+    # the last entry goes back first; numbered as the downgrade goes (entries 19 and 18 were skipped)
+    hostile_fk = f'public.{HOSTILE_TABLE}.{HOSTILE_TABLE}_y"; DROP TABLE users; --_fkey'
+    assert (fk_lines[0][0][:9], fk_lines[0]["fk"]) == ("  [ 3/19]", hostile_fk)
+    assert fk_lines[-1][0].startswith(
+        "  [19/19] restored public.posts.posts_user_id_fkey (CASCADE -> NO ACTION), validated, ")
+    assert re.fullmatch(r"  16 indexes dropped \(the upgrade built them\), \d+ ms", other[0]), other
+    assert other[1:] == ["  cascade-tool revision rev0001: 16 restored, 1 dropped"]
+
+
+def test_verbose_shows_each_statement_and_each_phase(
+    server: Server, quirks_db: str, alembic_project: Path, monkeypatch: Any
+) -> None:
+    """-x verbose=true (or CASCADE_TOOL_VERBOSE=true): the per-FK lines, and under each the statements
+    run and each phase's own time."""
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "-x", "verbose=true", "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    lines = up.stdout.splitlines()
+    end = lines.index(next(s for s in lines if "] converted public.posts.posts_user_id_fkey" in s))
+    steps = lines[end - 5:end]  # posts is the first entry: its detail comes right before its line
+    assert re.fullmatch(r"    ALTER TABLE public\.posts ADD CONSTRAINT cascade_tmp_\w+ FOREIGN KEY \(user_id\) "
+                        r"REFERENCES public\.users\(id\) ON DELETE CASCADE NOT VALID", steps[0]), steps
+    assert steps[1] == "    ALTER TABLE public.posts DROP CONSTRAINT posts_user_id_fkey"
+    assert re.fullmatch(r"    ALTER TABLE public\.posts RENAME CONSTRAINT cascade_tmp_\w+ TO posts_user_id_fkey",
+                        steps[2])
+    assert re.fullmatch(r"    swapped public\.posts\.posts_user_id_fkey in \d+ ms, NOT VALID until validated", steps[3])
+    assert re.fullmatch(r"    validated public\.posts\.posts_user_id_fkey in \d+ ms", steps[4])
+    assert len(report_lines(up.stdout)[0]) == 20
+    assert "  index built on public.devices (user_id) in " in up.stdout  # every index, with verbose
+
+    monkeypatch.setenv("CASCADE_TOOL_VERBOSE", "true")
+    down = alembic(alembic_project, quirks_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert re.search(r"^    restored public\.posts\.posts_user_id_fkey: FOREIGN KEY \(user_id\) REFERENCES "
+                     r"public\.users\(id\) in \d+ ms, NOT VALID until validated$", down.stdout, re.M), down.stdout
+    assert re.search(r"^    validated public\.posts\.posts_user_id_fkey in \d+ ms$", down.stdout, re.M)
+
+
+def test_a_malformed_setting_stops_with_one_line_naming_it_and_changes_nothing(
+    server: Server, quirks_db: str, alembic_project: Path, monkeypatch: Any
+) -> None:
+    """`-x lock_timeout=banana` or a bad CASCADE_TOOL_* value: alembic prints FAILED: and one line
+    naming the setting and what it expects; no traceback, nothing changed, nothing stamped, no
+    bookkeeping schema."""
+    before = fk_state(quirks_db)
+    generate(alembic_project)
+    cases = [
+        (["-x", "lock_timeout=banana"], {},
+         "cascade-tool: -x lock_timeout='banana': expected a duration such as 200ms, 5s or 1min"),
+        (["-x", "orphan_batch_size=0"], {},
+         "cascade-tool: -x orphan_batch_size='0': expected a positive number of rows, such as 5000"),
+        (["-x", "verbose=loud"], {}, "cascade-tool: -x verbose='loud': expected true or false"),
+        ([], {"CASCADE_TOOL_CREATE_INDEXES": "maybe"},
+         "cascade-tool: CASCADE_TOOL_CREATE_INDEXES='maybe': expected true or false"),
+        ([], {"CASCADE_TOOL_STATEMENT_TIMEOUT": "10 parsecs"},
+         "cascade-tool: CASCADE_TOOL_STATEMENT_TIMEOUT='10 parsecs': expected a duration such as 200ms, 5s or 1min"),
+    ]
+    for args, env, message in cases:
+        with monkeypatch.context() as patched:
+            for name, value in env.items():
+                patched.setenv(name, value)
+            up = alembic(alembic_project, quirks_db, *args, "upgrade", "head")
+        # alembic prints FAILED: on stdout, logs the message once on stderr, and exits non-zero
+        assert up.returncode != 0
+        assert up.stdout == f"FAILED: {message}\n"
+        assert [line for line in up.stderr.splitlines() if not line.startswith("INFO  [")] == [
+            f"ERROR [alembic.util.messaging] {message}"]
+    # the -x value wins over the environment, as for every setting
+    monkeypatch.setenv("CASCADE_TOOL_LOCK_TIMEOUT", "banana")
+    overridden = alembic(alembic_project, quirks_db, "-x", "lock_timeout=1s", "upgrade", "head", "--sql")
+    assert overridden.returncode == 0, overridden.stderr
+    assert fk_state(quirks_db) == before
+    with psycopg.connect(quirks_db) as conn:
+        left = conn.execute("SELECT to_regclass('alembic_version'), to_regclass('cascade_tool.fk_changes')").fetchone()
+    assert left == (None, None)
