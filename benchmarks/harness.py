@@ -80,8 +80,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 class Bench:
     """A throwaway cluster started for one benchmark run, with its server log."""
 
-    def __init__(self, bindir: Path | None) -> None:
-        self.cluster = Cluster.start(bindir, settings=SETTINGS)
+    def __init__(self, bindir: Path | None, *, deadlock_timeout: str | None = None) -> None:
+        """`deadlock_timeout` (default 50ms, so that lock waits over 50 ms are logged) also sets
+        the threshold of log_lock_waits: a benchmark about deadlocks runs with the server's own
+        default, 1s, and counts waits from its clients' latencies instead."""
+        settings = dict(SETTINGS)
+        if deadlock_timeout is not None:
+            settings["deadlock_timeout"] = f"'{deadlock_timeout}'"
+        self.cluster = Cluster.start(bindir, settings=settings)
         self.log_path = self.cluster.datadir.parent / "server.log"
         with self.connect() as conn:
             self.server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
@@ -378,8 +384,9 @@ def write_naive(project: Path, conn: psycopg.Connection[Any], tables: Sequence[s
 class Upgrade:
     """`alembic upgrade head` in a subprocess, as a deploy runs it; times it from the outside."""
 
-    def __init__(self, project: Path, url: str, clock: Callable[[], float]) -> None:
-        self.project, self.url, self.clock = project, url, clock
+    def __init__(self, project: Path, url: str, clock: Callable[[], float], *, options: str = "") -> None:
+        """`options`: server settings for the migration's session (PGOPTIONS, e.g. "-c x=y")."""
+        self.project, self.url, self.clock, self.options = project, url, clock, options
         self.start_t = self.end_t = 0.0
         self.returncode: int | None = None
         self.stdout = self.stderr = ""
@@ -387,6 +394,8 @@ class Upgrade:
 
     def _run(self) -> None:
         env = _env(DATABASE_URL=self.url, PGAPPNAME=MIGRATION_APP)
+        if self.options:
+            env["PGOPTIONS"] = self.options
         self.start_t = self.clock()
         result = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.project,
                                 env=env, capture_output=True, text=True, timeout=1800)
@@ -513,6 +522,65 @@ class Holder:
 
     def wait(self) -> None:
         self._thread.join()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One session's state at one instant, as pg_stat_activity showed it."""
+
+    t: float
+    app: str
+    state: str
+    wait: str  # wait_event_type:wait_event, or "CPU" for an active session waiting on nothing
+    query: str
+
+
+def _sample(url: str, t0: float, interval: float, stop: Any, out: Any) -> None:
+    """The sampler's loop, in a process of its own: the traffic's threads do not delay it."""
+    samples: list[tuple[float, str, str, str, str]] = []
+    with psycopg.connect(url, autocommit=True, application_name="bench-sampler") as conn:
+        conn.execute("SET jit = off")
+        query = (
+            "SELECT application_name, state, COALESCE(wait_event_type || ':' || wait_event, 'CPU'),"
+            " left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_activity"
+            " WHERE (application_name LIKE 'bench-app-%%' OR application_name = %s) AND state = 'active'"
+        )
+        while not stop.is_set():
+            t = time.perf_counter() - t0
+            samples.append((t, "bench-sampler", "tick", "", ""))  # the sampler's own pace
+            for app, state, wait, text in conn.execute(query, (MIGRATION_APP,)).fetchall():
+                samples.append((t, str(app), str(state), str(wait), str(text)))
+            stop.wait(interval)
+    out.send(samples)
+    out.close()
+
+
+class Sampler:
+    """Reads pg_stat_activity every `interval` seconds from its own connection and process, and keeps
+    what the application sessions and the migration were doing: to see which step makes the
+    application wait. `t0` is the run's clock origin (time.perf_counter(), the same in every process)."""
+
+    def __init__(self, url: str, t0: float, interval: float = 0.005) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self._stop = ctx.Event()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_sample, args=(url, t0, interval, self._stop, send), daemon=True)
+        self.samples: list[Sample] = []
+
+    def start(self) -> Sampler:
+        self._proc.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        rows = self._recv.recv()
+        self._proc.join()
+        self.samples = [Sample(*row) for row in rows]
+
+    def between(self, start: float, end: float) -> list[Sample]:
+        return [s for s in self.samples if start <= s.t <= end]
 
 
 # --------------------------------------------------------------------------- the server log

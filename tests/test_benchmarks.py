@@ -66,6 +66,37 @@ def test_fk_indexes_benchmark_prints_its_table() -> None:
     assert "Targets (issue 4):" in out
 
 
+def test_hot_table_benchmark_prints_retries_before_and_after() -> None:
+    """A tiny run of benchmarks/hot_table.py converts the FK both ways and prints the retry counts
+    of each side by side."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/hot_table.py", "--runs", "1", "--rows", "2000", "--users", "500",
+         "--writers", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  retries: median \| worst +\d+ \| \d+ +\d+ \| \d+$", out, re.M), out
+    assert re.search(r"^  runs done \(FK CASCADE and valid\) +1/1 +1/1$", out, re.M), out
+    assert "Targets (hot tables):" in out
+
+
+def test_stall_benchmark_prints_the_three_cases_and_explains_the_slowest() -> None:
+    """A tiny run of benchmarks/stall.py measures the baseline, ours and naive, and prints what the
+    sampled sessions were doing during ours' slowest statements."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/stall.py", "--runs", "1", "--rows", "5000", "--users", "500"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  worst application latency \(ms\) +[\d.,]+ +[\d.,]+ +[\d.,]+ +[\d.,]+x +[\d.,]+x$",
+                     out, re.M), out
+    assert re.search(r"^  t=[\d.]+-[\d.]+ s  SELECT pg_temp.cascade_tool_upgrade\('swap', 0\)$", out, re.M), out
+    assert "Ours' slowest statements, and what pg_stat_activity showed meanwhile:" in out
+    assert "Targets (5M-row stall):" in out
+
+
 def test_fleet_apply_benchmark_prints_its_table() -> None:
     """A tiny run of benchmarks/fleet_apply.py: the loop and fleet apply both reach head on every
     database, and the ratios are printed side by side."""

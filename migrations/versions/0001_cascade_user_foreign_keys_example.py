@@ -155,7 +155,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "006fd67f13936612f50ae3d5cefc108ae07187d303c8661cc4e8132103290294"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "fcbec863175160b21dc365fdea50c52c56089deba81a4dd63093bbebcdfca425"}
 
 
 def upgrade() -> None:
@@ -447,16 +447,50 @@ COMMON_SQL: list[str] = [
     r'''-- What the upgrade and the downgrade both call: how a step takes its locks.
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lock_pair(p_referenced text, p_table text, p_mode text)
 RETURNS void LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_strategy text := COALESCE(NULLIF(current_setting('cascade_tool.lock_strategy', true), ''), 'wait');
+    -- when this attempt asked for its first lock
+    v_started timestamptz := NULLIF(current_setting('cascade_tool.attempt_started', true), '')::timestamptz;
+    -- milliseconds all the waits of one attempt may take together
+    v_window double precision := 1000 * least(
+        extract(epoch FROM COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout', true), ''), '200ms')::interval),
+        0.8 * extract(epoch FROM current_setting('deadlock_timeout')::interval));
+    v_attempt integer := COALESCE(NULLIF(current_setting('cascade_tool.attempt', true), ''), '1')::integer;
+    v_tables text[];
+    v_table text;
+    v_left double precision;
 BEGIN
     IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
         RAISE EXCEPTION 'cascade-tool: unexpected lock mode %', p_mode;
     END IF;
-    IF p_referenced IS NOT NULL THEN
-        EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
+    IF v_started IS NULL THEN
+        v_started := clock_timestamp();
+        PERFORM pg_catalog.set_config('cascade_tool.attempt_started', v_started::text, true);
     END IF;
-    IF p_table IS DISTINCT FROM p_referenced THEN
-        EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
+    IF v_strategy = 'nowait' THEN
+        IF p_referenced IS NOT NULL THEN
+            EXECUTE format('LOCK TABLE %s IN %s MODE', p_referenced, p_mode);
+        END IF;
+        IF p_table IS DISTINCT FROM p_referenced THEN
+            EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
+        END IF;
+        RETURN;
     END IF;
+    v_tables := CASE WHEN p_referenced IS NULL OR p_referenced = p_table THEN ARRAY[p_table]
+                     WHEN v_attempt % 2 = 1 THEN ARRAY[p_table, p_referenced]
+                     ELSE ARRAY[p_referenced, p_table] END;
+    FOREACH v_table IN ARRAY v_tables LOOP
+        v_left := v_window - 1000 * extract(epoch FROM clock_timestamp() - v_started);
+        IF v_left >= 1 THEN
+            PERFORM pg_catalog.set_config('lock_timeout', floor(v_left)::bigint || 'ms', true);
+            EXECUTE format('LOCK TABLE %s IN %s MODE', v_table, p_mode);
+        ELSE
+            EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', v_table, p_mode);
+        END IF;
+    END LOOP;
+    -- the swap's own statements (partitions, indexes) wait no longer than what is left
+    v_left := v_window - 1000 * extract(epoch FROM clock_timestamp() - v_started);
+    PERFORM pg_catalog.set_config('lock_timeout', greatest(floor(v_left), 1)::bigint || 'ms', true);
 END
 $cascade_tool$''',
     r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_step text, p_phase text, p_i integer, p_tables regclass[])
@@ -473,8 +507,16 @@ BEGIN
         v_attempt := v_attempt + 1;
         BEGIN
             PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+            PERFORM pg_catalog.set_config('cascade_tool.attempt_started', '', true);  -- set by the first lock
+            PERFORM pg_catalog.set_config('cascade_tool.attempt', v_attempt::text, true);
             EXECUTE format('SELECT pg_temp.%I($1, $2)', p_step) USING p_phase, p_i;
             PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+            IF p_phase IN ('swap', 'restore') THEN
+                -- The swap holds its locks until its commit returns; do not make the application
+                -- wait for the WAL flush as well. The next step's commit flushes it (a crash before
+                -- that loses only this swap, which a re-run does again).
+                PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
+            END IF;
             RETURN;
         EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
             NULL;  -- rolled back to the start of this attempt, every lock it took released
