@@ -66,6 +66,8 @@ SELECT n.nspname AS schema, c.relname AS name,
  ORDER BY s.ord LIMIT 1
 """
 EDGES_SQL = resources.files("cascade_tool").joinpath("sql/edges.sql").read_text("utf-8")
+# The upgrades' bookkeeping per FK (pending validations, validations an upgrade did not finish).
+VALIDATIONS_SQL = resources.files("cascade_tool").joinpath("sql/validations.sql").read_text("utf-8")
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,27 @@ def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[Row])
             },
         )
         return [Row(dict(r)) for r in cur.fetchall()]
+
+
+def validations(conn: psycopg.Connection[Any]) -> dict[tuple[str, str, str], Row]:
+    """The upgrades' newest record per FK, keyed by (schema, table, constraint); empty when no
+    upgrade ran here (or this role may not read the bookkeeping)."""
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT CASE WHEN to_regclass('cascade_tool.fk_changes') IS NOT NULL"
+                " THEN has_table_privilege('cascade_tool.fk_changes', 'SELECT') ELSE false END"
+            )
+            found = cur.fetchone()
+            if not found or not next(iter(found.values())):
+                return {}
+            cur.execute(VALIDATIONS_SQL.encode())
+            return {
+                (r["table_schema"], r["table_name"], r["constraint_name"]): Row(dict(r))
+                for r in cur.fetchall()
+            }
+    except psycopg.errors.InsufficientPrivilege:
+        return {}
 
 
 def locate(conn: psycopg.Connection[Any], name: TableName) -> tuple[str, str, list[str]]:

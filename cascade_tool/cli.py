@@ -171,7 +171,11 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
 @manifest_option
 @url_option
 @json_option
-@click.option("--strict", is_flag=True, help="FKs to the target missing from the manifest are drift.")
+@click.option(
+    "--strict", is_flag=True,
+    help="Fail on every warning too: NOT VALID FKs (pending validations included) and FKs to the "
+    "target missing from the manifest.",
+)
 @click.option(
     "--print-sql",
     is_flag=True,
@@ -182,11 +186,17 @@ def verify(
 ) -> None:
     """Check a database against the manifest after a deploy; fail loudly on any drift.
 
-    Drift: an FK whose ON DELETE differs from the manifest, an FK that is NOT VALID (or NOT
-    ENFORCED), a missing FK, or a missing table/column the manifest does not mark optional.
-    FKs to the target that the manifest lacks are warnings (drift with --strict).
+    Drift: an FK whose ON DELETE differs from the manifest, an FK that is NOT ENFORCED, a
+    missing FK, a missing table/column the manifest does not mark optional, or an FK an upgrade
+    swapped or created and did not finish validating.
 
-    Exit codes: 0 no drift; 1 drift found; 2 usage, input or connection error.
+    Warnings (each with the VALIDATE CONSTRAINT statement that clears it): an FK that is NOT
+    VALID with the right ON DELETE (as it was before the upgrade; its action applies all the
+    same), an FK whose validation is pending (validate = "later"; run cascade-tool validate),
+    and FKs to the target that the manifest lacks. --strict turns every warning into a failure.
+
+    Exit codes: 0 no drift (warnings allowed, unless --strict); 1 drift found, or a warning
+    with --strict; 2 usage, input or connection error.
     """
     manifest = _manifest(manifest_path)
     if print_sql:
@@ -237,6 +247,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orphans",
     "preflight",
     "quarantine",
+    "validate",
 )
 
 

@@ -384,7 +384,7 @@ class _Linter:
             out.append(Finding(
                 "warning", "not_valid", fk.label,
                 "the FK is NOT VALID: rows written before it was added were never checked (some may "
-                "reference no row), and verify reports it as drift until it is validated",
+                "reference no row), and verify warns until it is validated (cascade-tool validate)",
                 f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};",
             ))
         if not fk.enforced:

@@ -24,13 +24,16 @@ ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # What to do with rows that reference no parent when the FK has to be created: stop,
 # move them to cascade_quarantine.rows, or set their FK columns to NULL (old values kept there).
 ORPHAN_POLICIES = ("fail", "quarantine", "set-null")
+# When the revision validates the FKs it swaps or creates: in the deploy ("now"), or not at all,
+# leaving them NOT VALID with the validation recorded as pending for `cascade-tool validate`.
+VALIDATE_WHEN = ("now", "later")
 
 _TOP_KEYS = {"target", "defaults", "options", "tables"}
 _TARGET_KEYS = {"table", "columns"}
-_DEFAULT_KEYS = {"on_delete", "columns"}
+_DEFAULT_KEYS = {"on_delete", "columns", "validate"}
 _ENTRY_KEYS = {
     "name", "group", "columns", "references", "on_delete", "target", "optional", "stale",
-    "orphans", "add_unique",
+    "orphans", "add_unique", "validate",
 }
 _OPTION_KEYS = {"lock_timeout", "lock_retry_budget", "statement_timeout", "create_indexes", "orphan_batch_size"}
 _DURATION = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|min|h)?\s*$")
@@ -64,6 +67,7 @@ class Entry:
     stale: bool = False  # its FK disappeared (discover --merge): kept for review, never applied
     orphans: str = "fail"  # one of ORPHAN_POLICIES: what creating the FK does with orphan rows
     add_unique: bool = False  # create the UNIQUE constraint the FK needs on the referenced columns
+    validate: str = "now"  # one of VALIDATE_WHEN: validate in the deploy, or leave it pending
 
     @property
     def label(self) -> str:
@@ -153,6 +157,8 @@ def entry_payload(entry: Entry, position: int) -> dict[str, Any]:
         item["orphans"] = entry.orphans
     if entry.add_unique:
         item["add_unique"] = True
+    if entry.validate != "now":
+        item["validate"] = entry.validate
     return item
 
 
@@ -306,7 +312,7 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
             raise ManifestError(f"{source}: {_NEEDS_TARGET}")
         target = parse_table_name(target_tbl["table"], where)
 
-    default_action, default_columns = "CASCADE", None
+    default_action, default_columns, default_validate = "CASCADE", None, "now"
     with problems.check():
         where = f"{source}: [defaults]"
         defaults = _table(doc.get("defaults", {}), where)
@@ -314,6 +320,8 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
             _unknown_keys(defaults, _DEFAULT_KEYS, where)
         with problems.check():
             default_action = _action(defaults.get("on_delete", "CASCADE"), where)
+        with problems.check():
+            default_validate = _validate(defaults.get("validate", "now"), where)
         if "columns" in defaults:
             default_columns = _columns(defaults["columns"], where, "columns")
 
@@ -331,7 +339,8 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
         name = item.get("name") if isinstance(item, dict) else None
         where = f"{source}: tables[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
         with problems.check():
-            entry = _entry(item, index, where, target, target_columns, default_action, default_columns)
+            entry = _entry(item, index, where, target, target_columns, default_action, default_columns,
+                           default_validate)
             key = (entry.table, frozenset(entry.columns), entry.target)
             if key in seen:
                 raise ManifestError(f"{where}: duplicate of {seen[key]} (same table, columns and target)")
@@ -348,6 +357,15 @@ def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
     )
 
 
+def _validate(value: Any, where: str) -> str:
+    if value not in VALIDATE_WHEN:
+        raise ManifestError(
+            f"{where}: validate = {value!r} is not one of " + ", ".join(f'"{v}"' for v in VALIDATE_WHEN)
+            + ' ("later" leaves the FK NOT VALID for cascade-tool validate)'
+        )
+    return str(value)
+
+
 def _entry(
     item: Any,
     index: int,
@@ -356,6 +374,7 @@ def _entry(
     target_columns: tuple[str, ...] | None,
     default_action: str,
     default_columns: tuple[str, ...] | None,
+    default_validate: str = "now",
 ) -> Entry:
     """One [[tables]] entry; every key is checked, and all its problems are raised together."""
     item = _table(item, where)
@@ -409,10 +428,13 @@ def _entry(
                 + ", ".join(f'"{p}"' for p in ORPHAN_POLICIES)
                 + " (no policy deletes rows without keeping a copy)"
             )
+    validate = default_validate
+    with problems.check():
+        validate = _validate(item.get("validate", default_validate), where)
     problems.raise_if_any()
     return Entry(
         index, table, columns, entry_target, references, action, flags["optional"], group, chain,
-        flags["stale"], orphans, flags["add_unique"],
+        flags["stale"], orphans, flags["add_unique"], validate,
     )
 
 

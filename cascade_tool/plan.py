@@ -11,14 +11,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from cascade_tool import catalog
 from cascade_tool.manifest import Manifest
 
 MISSING = {"missing_table", "missing_target", "missing_columns"}
 BLOCKING = {"unparseable", "not_unique", "no_primary_key", "missing_references"}
-# Statuses verify reports as drift (for entries not marked optional).
-DRIFT = {"convert", "create", "not_valid", "not_enforced"} | MISSING | BLOCKING
+# Statuses verify reports as drift (for entries not marked optional). A NOT VALID FK with the
+# wanted action (`not_valid`) is a warning instead, unless an upgrade meant to validate it and did
+# not finish (see Step.warning).
+# Warnings (Step.warning): an FK NOT VALID since before the upgrade (or made so by hand), and an
+# FK whose validation an upgrade left pending (validate = "later"); verify --strict fails on them.
+DRIFT = {"convert", "create", "not_enforced"} | MISSING | BLOCKING
+
+
+def validate_statement(schema: str, table: str, constraint: str) -> str:
+    """The statement that validates one FK, identifiers quoted by psycopg."""
+    return sql.SQL("ALTER TABLE {}.{} VALIDATE CONSTRAINT {}").format(
+        sql.Identifier(schema), sql.Identifier(table), sql.Identifier(constraint)
+    ).as_string(None)
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,18 @@ class Step:
     index_statements: list[str] = field(default_factory=list)
     swap_statements: list[str] = field(default_factory=list)
     validate_statements: list[str] = field(default_factory=list)
+    # NOT VALID with the wanted action: "not_valid" (as before the upgrade) or "pending"
+    # (validate = "later"); None otherwise, or when an upgrade left its own validation unfinished.
+    warning: str | None = None
+    validate_sql: str | None = None  # the VALIDATE CONSTRAINT statement, for a NOT VALID FK
 
     @property
     def drift(self) -> bool:
         """Verify's verdict: something is still to be done (or cannot be done) here."""
         if self.status in MISSING:
             return not self.optional
+        if self.status == "not_valid":
+            return self.warning is None
         return self.status in DRIFT
 
     def to_json(self) -> dict[str, Any]:
@@ -101,15 +119,51 @@ def build_steps(
     if manifest.options.create_indexes:
         for index in catalog.missing_indexes(conn, rows):
             indexes.setdefault(index.entry, []).append(index)
-    return _steps(conn, manifest, rows, count_orphans, indexes, progress)
+    return _steps(conn, manifest, rows, count_orphans, indexes, progress, catalog.validations(conn))
 
 
 def _phases(row: catalog.Row, indexes: list[catalog.Row]) -> tuple[list[str], list[str], list[str]]:
     """What the upgrade runs for this row: index builds, the swap, the validation."""
     builds = [s for ix in indexes for s in (ix.drop_sql, ix.create_sql) if s]
     if row.status in ("convert", "create") and row.swap_sql:
-        return builds, list(row.swap_sql), [row.validate_sql] if row.validate_after else []
+        later = row.validate == "later"
+        return builds, list(row.swap_sql), [row.validate_sql] if row.validate_after and not later else []
     return builds, [], []
+
+
+def validity_kind(row: catalog.Row, records: dict[tuple[str, str, str], catalog.Row]) -> str:
+    """Why an FK is NOT VALID: "pending" (an upgrade left its validation for later, validate =
+    "later"), "unfinished" (an upgrade swapped or created it to validate it in the deploy and did
+    not get that far), or "not_valid" (it was so before the upgrade, or was made so by hand)."""
+    record = records.get((row.table_schema, row.table_name, row.conname))
+    if record is None or record.validated_at is not None:
+        return "not_valid"
+    if not (record.change == "created" or record.old_validated):
+        return "not_valid"
+    return "pending" if record.validate_later else "unfinished"
+
+
+def _validity(
+    row: catalog.Row, records: dict[tuple[str, str, str], catalog.Row]
+) -> tuple[str | None, str, str]:
+    """(warning kind, VALIDATE statement, advice) of a NOT VALID FK that has the wanted action;
+    kind None for an unfinished validation, which stays drift (run the upgrade again)."""
+    statement = validate_statement(row.table_schema, row.table_name, row.conname)
+    kind = validity_kind(row, records)
+    if kind == "unfinished":
+        return None, statement, (
+            "NOT VALID: the upgrade did not finish validating it; run the upgrade again, "
+            f"or cascade-tool validate, or: {statement};"
+        )
+    if kind == "pending":
+        return "pending", statement, (
+            'validation pending (validate = "later"): its ON DELETE action applies already; run '
+            f"cascade-tool validate after the deploy, or: {statement};"
+        )
+    return "not_valid", statement, (
+        "NOT VALID: the upgrade keeps it so (its ON DELETE action applies all the same); verify "
+        f"warns until it is validated: run cascade-tool validate, or: {statement};"
+    )
 
 
 def _index_advice(indexes: list[catalog.Row]) -> str | None:
@@ -129,6 +183,7 @@ def _steps(
     count_orphans: bool,
     indexes: dict[int, list[catalog.Row]] | None = None,
     progress: Callable[[str], None] | None = None,
+    records: dict[tuple[str, str, str], catalog.Row] | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
     shown: set[int] = set()
@@ -144,6 +199,21 @@ def _steps(
                 progress(f"counting orphan rows of {row.table_display}")
             orphans = catalog.count(conn, row.orphan_sql)
         detail = row.detail
+        warning = validate_sql = validity_advice = None
+        if row.status == "not_valid":
+            warning, validate_sql, validity_advice = _validity(row, records or {})
+            if warning == "pending":
+                detail = f"ON DELETE {row.current_action}, validation pending"
+        elif row.validate_ddl:
+            validate_sql = validate_statement(row.table_schema, row.table_name, row.conname)
+            validity_advice = (
+                "NOT VALID: the upgrade keeps it so (its ON DELETE action applies all the same); "
+                f"validate it when ready: cascade-tool validate, or: {validate_sql};"
+            )
+        elif row.status in ("convert", "create") and row.validate_after and row.validate == "later":
+            validity_advice = (
+                'validate = "later": the upgrade leaves it NOT VALID; run cascade-tool validate after the deploy'
+            )
         if new_key:
             detail += ": add_unique builds a unique index on them first, then the FK is created"
         if orphans:
@@ -175,12 +245,9 @@ def _steps(
                 validate_statements=validate,
                 orphans=orphans,
                 partitions=len(row.clones or []),
-                advice=(
-                    f"NOT VALID: the upgrade keeps it so and verify reports it as drift; "
-                    f"validate it when ready: {row.validate_ddl};"
-                    if row.validate_ddl
-                    else _index_advice(row_indexes)
-                ),
+                advice=validity_advice or _index_advice(row_indexes),
+                warning=warning,
+                validate_sql=validate_sql,
             )
         )
     for entry in manifest.stale:
@@ -221,8 +288,14 @@ class Verification:
         return [s for s in self.steps if s.drift]
 
     @property
+    def warnings(self) -> list[Step]:
+        """NOT VALID FKs that are not drift: pre-existing ones and pending validations."""
+        return [s for s in self.steps if s.warning is not None]
+
+    @property
     def ok(self) -> bool:
-        return not self.drift and not (self.strict and self.unlisted)
+        """No drift; with --strict, no warning either (NOT VALID FKs, unlisted FKs)."""
+        return not self.drift and not (self.strict and (self.unlisted or self.warnings))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -230,13 +303,24 @@ class Verification:
             "strict": self.strict,
             "entries": [s.to_json() for s in self.steps],
             "drift": len(self.drift),
+            "warnings": [
+                {
+                    "kind": s.warning,
+                    "entry": s.entry,
+                    "table": s.table,
+                    "columns": s.columns,
+                    "constraint": s.constraint,
+                    "statement": f"{s.validate_sql};",
+                }
+                for s in self.warnings
+            ],
             "unlisted": [u.to_json() for u in self.unlisted],
         }
 
 
 def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = False) -> Verification:
     rows = catalog.resolve(conn, manifest)
-    steps = _steps(conn, manifest, rows, count_orphans=False)
+    steps = _steps(conn, manifest, rows, count_orphans=False, records=catalog.validations(conn))
     return Verification(steps, _unlisted(conn, manifest, rows), strict)
 
 

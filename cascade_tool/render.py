@@ -90,6 +90,8 @@ def entry_literal(entry: Entry, manifest: Manifest) -> str:
         item["orphans"] = entry.orphans
     if entry.add_unique:
         item["add_unique"] = True
+    if entry.validate != "now":
+        item["validate"] = entry.validate
     return pyrepr(item)
 
 
@@ -170,6 +172,7 @@ def render_revision(manifest: Manifest, info: RevisionInfo) -> str:
         downgrade_sql=downgrade_sql,
         options=manifest.options.as_dict(),
         quarantine=quarantine,
+        validate_later=any(e.validate == "later" for e in manifest.active),
     )
     sha256 = machinery_sha256(text)
     if sha256 is None or text.count(_SHA_PLACEHOLDER) != 1:

@@ -61,6 +61,8 @@ def print_plan(steps: list[Step], manifest: Manifest) -> None:
 def _status(step: Step) -> str:
     if step.status == "ok":
         return "ok"
+    if step.warning is not None:
+        return f"warning: {step.detail}"
     return f"DRIFT: {step.detail}" if step.drift else f"skipped: {step.detail}"
 
 
@@ -101,11 +103,33 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
             f"{level}: {item.table}({', '.join(item.columns)}) {item.constraint} "
             f"references {manifest.target} (ON DELETE {item.actual}) but is not in the manifest"
         )
+    level = "DRIFT" if result.strict else "warning"
+    for step in result.warnings:
+        where = f"{_where(step)} {step.constraint}"
+        if step.warning == "pending":
+            lines.append(
+                f'{level}: {where}: validation pending (validate = "later"); its ON DELETE action '
+                f"applies already; run cascade-tool validate, or: {step.validate_sql};"
+            )
+        else:
+            lines.append(
+                f"{level}: {where} is NOT VALID: its ON DELETE action applies, but rows written "
+                f"before it was added were never checked; validate it: {step.validate_sql};"
+            )
     drift = len(result.drift)
+    warned = len(result.warnings)
     if result.ok:
-        lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift.")
+        note = (
+            f"; {warned} NOT VALID foreign key(s) to validate (warnings: verify --strict fails on them)"
+            if warned else ""
+        )
+        lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift{note}.")
     else:
-        extra = f" and {len(result.unlisted)} unlisted FK(s)" if result.strict and result.unlisted else ""
+        extra = ""
+        if result.strict and result.unlisted:
+            extra += f" and {len(result.unlisted)} unlisted FK(s)"
+        if result.strict and warned:
+            extra += f" and {warned} NOT VALID FK(s) (--strict)"
         lines.append(f"FAILED: {drift} entr{'y' if drift == 1 else 'ies'} drifted{extra}.")
     for line in lines:
         click.echo(line)

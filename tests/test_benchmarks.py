@@ -97,6 +97,19 @@ def test_stall_benchmark_prints_the_three_cases_and_explains_the_slowest() -> No
     assert "Targets (5M-row stall):" in out
 
 
+def test_validate_jobs_benchmark_prints_its_ratios() -> None:
+    """A tiny run of benchmarks/validate_jobs.py deploys both ways, validates with 1 and 4 jobs,
+    and prints the ratios (no figure is asserted)."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/validate_jobs.py", "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  deploy time, now / later: +[\d.]+x$", out, re.M), out
+    assert re.search(r"^  validation wall time, --jobs 1 / --jobs 4: [\d.]+x$", out, re.M), out
+
+
 def test_fleet_apply_benchmark_prints_its_table() -> None:
     """A tiny run of benchmarks/fleet_apply.py: the loop and fleet apply both reach head on every
     database, and the ratios are printed side by side."""

@@ -66,7 +66,9 @@ def test_verify_exit_codes_and_json(quirks_db: str, alembic_project: Path, run_c
     assert "DRIFT: ON DELETE NO ACTION -> CASCADE" in drift.out
 
 
-def test_verify_flags_not_valid(quirks_db: str, alembic_project: Path, run_cli: Any) -> None:
+def test_verify_warns_about_a_not_valid_fk(quirks_db: str, alembic_project: Path, run_cli: Any) -> None:
+    """An FK made NOT VALID by hand after the deploy, with the right action: a warning (exit 0)
+    naming the VALIDATE statement; --strict makes it a failure (exit 1)."""
     upgraded(alembic_project, quirks_db, run_cli)
     execute_sql(
         quirks_db,
@@ -74,16 +76,21 @@ def test_verify_flags_not_valid(quirks_db: str, alembic_project: Path, run_cli: 
         " FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE NOT VALID",
     )
     result = run_cli("verify", "--manifest", MANIFEST, "--database-url", quirks_db, "--json")
-    assert result.code == 1
-    bad = [e for e in json.loads(result.out)["entries"] if e["drift"]]
-    assert [(e["table"], e["status"], e["validated"]) for e in bad] == [
-        ("public.posts", "not_valid", False)
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert [e for e in data["entries"] if e["drift"]] == []
+    assert [(w["table"], w["kind"], w["statement"]) for w in data["warnings"]] == [
+        ("public.posts", "not_valid", 'ALTER TABLE "public"."posts" VALIDATE CONSTRAINT "posts_user_id_fkey";')
     ]
+    strict = run_cli("verify", "--manifest", MANIFEST, "--database-url", quirks_db, "--strict")
+    assert strict.code == 1
+    assert "FAILED: 0 entries drifted and 1 unlisted FK(s) and 1 NOT VALID FK(s) (--strict)." in strict.out
     plan = run_cli("plan", "--manifest", MANIFEST, "--database-url", quirks_db)
     assert plan.code == 0
     assert (
-        "NOT VALID: the upgrade keeps it so and verify reports it as drift; validate it when ready: "
-        "ALTER TABLE public.posts VALIDATE CONSTRAINT posts_user_id_fkey;" in plan.out
+        "NOT VALID: the upgrade keeps it so (its ON DELETE action applies all the same); verify warns "
+        "until it is validated: run cascade-tool validate, or: "
+        'ALTER TABLE "public"."posts" VALIDATE CONSTRAINT "posts_user_id_fkey";' in plan.out
     )
 
 

@@ -142,7 +142,7 @@ def test_gitlab_partitioned_fks_round_trip(
     assert sorted(s["partitions"] for s in converting if s["partitions"]) == [23, 64]
     not_valid = [s for s in steps if s["status"] == "not_valid"]
     assert [s["table"] for s in not_valid] == ["public.duo_workflows_workflows"]
-    assert "VALIDATE CONSTRAINT fk_duo_workflows_workflows_service_account_id" in not_valid[0]["advice"]
+    assert 'VALIDATE CONSTRAINT "fk_duo_workflows_workflows_service_account_id"' in not_valid[0]["advice"]
 
     assert run_cli("generate", "--manifest", manifest, "--versions-dir",
                    str(alembic_project / "migrations" / "versions")).code == 0
@@ -154,13 +154,27 @@ def test_gitlab_partitioned_fks_round_trip(
     assert actions[("resource_link_events", "fk_bd4ae15ce4")][0] == "c"
     assert actions[("work_item_descriptions", "fk_rails_600bd0d333")][0] == "c"
 
-    # the one NOT VALID FK (already the wanted action) is the only drift: reported, not fixed
+    # the one NOT VALID FK (already the wanted action, NOT VALID before the upgrade): no drift, a
+    # warning; --strict fails until `cascade-tool validate` has run
     verify = run_cli("verify", "--manifest", manifest, "--database-url", gitlab, "--json")
-    assert verify.code == 1
-    drift = [e for e in json.loads(verify.out)["entries"] if e["drift"]]
-    assert [(e["table"], e["status"]) for e in drift] == [("public.duo_workflows_workflows", "not_valid")]
+    assert verify.code == 0, verify.out
+    data = json.loads(verify.out)
+    assert data["drift"] == 0 and data["unlisted"] == []
+    assert [(w["table"], w["kind"]) for w in data["warnings"]] == [("public.duo_workflows_workflows", "not_valid")]
+    assert run_cli("verify", "--manifest", manifest, "--database-url", gitlab, "--strict").code == 1
+    validated = run_cli("validate", "--manifest", manifest, "--database-url", gitlab, "--jobs", "2")
+    assert validated.code == 0, validated.out + validated.err
+    assert validated.out.startswith(
+        "validated public.duo_workflows_workflows fk_duo_workflows_workflows_service_account_id in "
+    )
+    assert run_cli("verify", "--manifest", manifest, "--database-url", gitlab, "--strict").code == 0
 
     down = alembic(alembic_project, gitlab, "downgrade", "-1")
     assert down.returncode == 0, down.stderr
     assert partition_fk_names(gitlab) == before_parts
-    assert dump_schema(server, gitlab) == before_dump
+    # the downgrade restores what the revision changed; the validation stays
+    validated_dump = re.sub(
+        r"(ADD CONSTRAINT fk_duo_workflows_workflows_service_account_id [^;]*) NOT VALID;", r"\1;", before_dump
+    )
+    assert validated_dump != before_dump
+    assert dump_schema(server, gitlab) == validated_dump

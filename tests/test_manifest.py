@@ -168,7 +168,7 @@ def test_every_mistake_is_reported_at_once() -> None:
         parse_manifest(THREE_MISTAKES, "m.toml")
     assert exc.value.problems == [
         "m.toml: tables[0] (posts): unknown key 'colums' (allowed: add_unique, columns, group, name, "
-        "on_delete, optional, orphans, references, stale, target)",
+        "on_delete, optional, orphans, references, stale, target, validate)",
         "m.toml: tables[1] (comments): on_delete = 'DELETE' is not one of CASCADE, SET NULL, SET DEFAULT, "
         "RESTRICT, NO ACTION",
         "m.toml: tables[2]: table name is empty",

@@ -9,7 +9,7 @@ entry AS (
     FROM jsonb_to_recordset(/*entries*/NULL::jsonb) AS x(
         i integer, schema text, "table" text, columns text[],
         target_schema text, target_table text, "references" text[],
-        on_delete text, optional boolean, orphans text, add_unique boolean)
+        on_delete text, optional boolean, orphans text, add_unique boolean, validate text)
 ),
 located AS (
     -- An unqualified name resolves like PostgreSQL does: first schema on search_path.
@@ -246,6 +246,8 @@ SELECT
     f.optional,
     COALESCE(f.orphans, 'fail') AS orphans,
     COALESCE(f.add_unique, false) AS add_unique,
+    -- "later": the revision leaves the FKs it swaps or creates NOT VALID, their validation pending
+    COALESCE(f.validate, 'now') AS validate,
     f.on_delete AS wanted_action,
     COALESCE(f.table_schema || '.' || f.table_name, COALESCE(f.schema || '.', '') || f."table") AS table_display,
     COALESCE(f.target_schema_found || '.' || f.target_name_found,

@@ -155,7 +155,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "fcbec863175160b21dc365fdea50c52c56089deba81a4dd63093bbebcdfca425"}
+MACHINERY: dict[str, str] = {"version": "0.1.0", "sha256": "69ec4feb491cf01c10e4c6b6998b8361b02dc010f1841d639ea342a17780440d"}
 
 
 def upgrade() -> None:
@@ -635,7 +635,7 @@ entry AS (
     FROM jsonb_to_recordset(v_entries) AS x(
         i integer, schema text, "table" text, columns text[],
         target_schema text, target_table text, "references" text[],
-        on_delete text, optional boolean, orphans text, add_unique boolean)
+        on_delete text, optional boolean, orphans text, add_unique boolean, validate text)
 ),
 located AS (
     -- An unqualified name resolves like PostgreSQL does: first schema on search_path.
@@ -872,6 +872,8 @@ SELECT
     f.optional,
     COALESCE(f.orphans, 'fail') AS orphans,
     COALESCE(f.add_unique, false) AS add_unique,
+    -- "later": the revision leaves the FKs it swaps or creates NOT VALID, their validation pending
+    COALESCE(f.validate, 'now') AS validate,
     f.on_delete AS wanted_action,
     COALESCE(f.table_schema || '.' || f.table_name, COALESCE(f.schema || '.', '') || f."table") AS table_display,
     COALESCE(f.target_schema_found || '.' || f.target_name_found,
@@ -1111,9 +1113,10 @@ BEGIN
 
                 INSERT INTO cascade_tool.fk_changes
                     (revision, entry, table_schema, table_name, constraint_name, change,
-                     old_definition, new_definition, old_validated, clones)
+                     old_definition, new_definition, old_validated, clones, validate_later)
                 VALUES (v_revision, p_i, v->>'table_schema', v->>'table_name', v_name, 'altered',
-                        v->>'old_def', v->>'new_def', (v->>'validated')::boolean, v_clones)
+                        v->>'old_def', v->>'new_def', (v->>'validated')::boolean, v_clones,
+                        v->>'validate' = 'later')
                 ON CONFLICT DO NOTHING;
                 PERFORM pg_temp.cascade_tool_detail(format('swapped %s.%s in %s ms%s', v->>'table_display', v_name,
                     pg_temp.cascade_tool_ms(v_started),
@@ -1134,9 +1137,9 @@ BEGIN
                 EXECUTE (v->'swap_sql')->>0;
                 INSERT INTO cascade_tool.fk_changes
                     (revision, entry, table_schema, table_name, constraint_name, change,
-                     old_definition, new_definition, old_validated)
+                     old_definition, new_definition, old_validated, validate_later)
                 SELECT v_revision, p_i, v->>'table_schema', v->>'table_name', v_name, 'created', NULL,
-                       pg_catalog.pg_get_constraintdef(c.oid), NULL
+                       pg_catalog.pg_get_constraintdef(c.oid), NULL, v->>'validate' = 'later'
                   FROM pg_catalog.pg_constraint c WHERE c.conrelid = v_rel AND c.conname = v_name
                 ON CONFLICT DO NOTHING;
                 PERFORM pg_temp.cascade_tool_detail(format('created %s.%s in %s ms%s', v->>'table_display', v_name,
@@ -1161,7 +1164,13 @@ BEGIN
                    AND (f.change = 'created' OR f.old_validated);
                 v_pending := COALESCE(v_pending, false);
             END IF;
-            IF v_pending THEN
+            IF v_pending AND v->>'validate' = 'later' THEN
+                -- validate = "later": left NOT VALID, recorded as pending (fk_changes.validate_later)
+                -- for cascade-tool validate after the deploy
+                PERFORM pg_temp.cascade_tool_say(p_i + 1, format('%s, NOT VALID: validation pending (validate = "later"), %s ms',
+                    COALESCE(v_note->>'line', format('unchanged %s.%s', v->>'table_display', v->>'conname')),
+                    pg_temp.cascade_tool_ms(COALESCE((v_note->>'started')::timestamptz, v_started))), false);
+            ELSIF v_pending THEN
                 EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', v->>'q_table', v->>'conname');
                 UPDATE cascade_tool.fk_changes f SET validated_at = clock_timestamp()
                  WHERE f.revision = v_revision AND f.table_schema = v->>'table_schema'
@@ -1718,6 +1727,7 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
             ADD COLUMN IF NOT EXISTS entry integer,
             ADD COLUMN IF NOT EXISTS old_validated boolean,
             ADD COLUMN IF NOT EXISTS validated_at timestamptz,
+            ADD COLUMN IF NOT EXISTS validate_later boolean NOT NULL DEFAULT false,
             ADD COLUMN IF NOT EXISTS restored_at timestamptz;
         CREATE TABLE IF NOT EXISTS cascade_tool.created_indexes (
             revision text NOT NULL,
@@ -1738,7 +1748,7 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
                     SELECT 1 FROM cascade_tool.fk_changes f
                      WHERE f.revision = v_revision AND f.table_schema = v->>'table_schema'
                        AND f.table_name = v->>'table_name' AND f.constraint_name = v->>'conname'
-                       AND (f.change = 'created' OR f.old_validated))) THEN
+                       AND (f.change = 'created' OR f.old_validated) AND NOT f.validate_later)) THEN
                 RAISE EXCEPTION 'cascade-tool: % is still % after the upgrade ran: %',
                     v->>'table_display', v->>'status', v->>'detail'
                     USING HINT = 'Run the upgrade again; it continues where it stopped.';

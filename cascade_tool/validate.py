@@ -1,0 +1,308 @@
+"""`cascade-tool validate`: validate, after the deploy, the NOT VALID FKs a manifest covers.
+
+Each FK is validated in a transaction of its own (VALIDATE CONSTRAINT reads the whole child table
+under a SHARE UPDATE EXCLUSIVE lock, which blocks no reads or writes, and a ROW SHARE lock on the
+referenced table). With several jobs, each runs on its own connection and no two ever work on the
+same child table at once (two validations of one table would queue on that lock); any number may
+reference the same table, since ROW SHARE locks do not conflict. Largest tables start first.
+
+Before validating an FK, its orphan rows (rows that reference no parent) are counted: an FK with
+any is skipped and reported, and nothing is deleted. The run is time-boxed (no new validation
+starts after `max_duration`) and resumable: what is still NOT VALID is found again next time.
+After each validation the upgrades' bookkeeping (cascade_tool.fk_changes) is updated in the same
+transaction, so `verify` stops reporting the validation as pending.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from cascade_tool import catalog
+from cascade_tool import orphans as orphans_lib
+from cascade_tool.errors import CascadeToolError, DatabaseError
+from cascade_tool.manifest import Manifest
+from cascade_tool.plan import validate_statement, validity_kind
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+SIZE_SQL = """
+SELECT c.oid, c.conrelid, r.relpages::bigint AS pages
+  FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid
+ WHERE c.oid = ANY (%(oids)s::oid[])
+"""
+STATE_SQL = "SELECT convalidated FROM pg_catalog.pg_constraint WHERE oid = %(oid)s::oid"
+BOOKKEEPING_SQL = """
+SELECT CASE WHEN to_regclass('cascade_tool.fk_changes') IS NOT NULL
+            THEN has_table_privilege('cascade_tool.fk_changes', 'UPDATE') ELSE false END
+"""
+RECORD_SQL = """
+UPDATE cascade_tool.fk_changes SET validated_at = clock_timestamp()
+ WHERE table_schema = %(schema)s AND table_name = %(table)s AND constraint_name = %(constraint)s
+   AND validated_at IS NULL AND restored_at IS NULL
+"""
+
+
+class ValidateError(CascadeToolError):
+    """The validate command was given an option it cannot use (a bad duration, job count...)."""
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds in `30m`, `90s`, `1.5h`, `500ms`, `2min` (a bare number: seconds)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValidateError(f"{option} {text!r} is not a duration such as 30m, 90s, 2h or 500ms")
+    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One NOT VALID FK the manifest covers (with the action it asks for)."""
+
+    entry: int
+    table: str  # schema.table, for messages
+    schema: str
+    table_name: str
+    constraint: str
+    target: str
+    fk_oid: int
+    child_oid: int
+    pages: int
+    kind: str  # pending (validate = "later") | not_valid (as before the upgrade) | unfinished
+    statement: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one FK: validated | orphans (skipped) | failed | remaining (time box)."""
+
+    entry: int
+    table: str
+    constraint: str
+    kind: str
+    result: str
+    statement: str
+    seconds: float | None = None  # the whole step: orphan count and validation
+    orphans: int | None = None
+    message: str = ""
+    count_seconds: float | None = None  # of which the orphan count
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    outcomes: list[Outcome]
+    valid: int  # FKs of the manifest already valid before the run
+    seconds: float
+    jobs: int
+
+    @property
+    def ok(self) -> bool:
+        return all(o.result == "validated" for o in self.outcomes)
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "jobs": self.jobs,
+            "seconds": round(self.seconds, 3),
+            "already_valid": self.valid,
+            "validated": self.count("validated"),
+            "orphans": self.count("orphans"),
+            "failed": self.count("failed"),
+            "remaining": self.count("remaining"),
+            "fks": [o.to_json() for o in sorted(self.outcomes, key=lambda o: (o.entry, o.constraint))],
+        }
+
+
+def targets(conn: psycopg.Connection[Any], manifest: Manifest) -> tuple[list[Target], int]:
+    """(the NOT VALID FKs the manifest covers, largest child first; how many FKs are valid)."""
+    rows = catalog.resolve(conn, manifest)
+    records = catalog.validations(conn)
+    chosen = [r for r in rows if r.status == "not_valid"]
+    valid = sum(1 for r in rows if r.fk_oid is not None and r.validated)
+    sizes: dict[int, tuple[int, int]] = {}  # FK oid -> (child table oid, its pages)
+    if chosen:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SIZE_SQL, {"oids": [r.fk_oid for r in chosen]})
+            sizes = {int(x["oid"]): (int(x["conrelid"]), int(x["pages"])) for x in cur.fetchall()}
+    conn.rollback()
+    out = []
+    for r in chosen:
+        child, pages = sizes.get(int(r.fk_oid), (0, 0))
+        out.append(Target(
+            entry=manifest.active[r.i].index, table=r.table_display, schema=r.table_schema,
+            table_name=r.table_name, constraint=r.conname, target=r.target_display,
+            fk_oid=int(r.fk_oid), child_oid=child, pages=pages, kind=validity_kind(r, records),
+            statement=validate_statement(r.table_schema, r.table_name, r.conname),
+        ))
+    out.sort(key=lambda t: (-t.pages, t.entry, t.constraint))
+    return out, valid
+
+
+class _Scheduler:
+    """Hands out targets so that no two running ones share a child table, until the deadline."""
+
+    def __init__(self, items: list[Target], deadline: float | None) -> None:
+        self.queue = list(items)
+        self.busy: set[int] = set()
+        self.deadline = deadline
+        self.cond = threading.Condition()
+
+    def take(self) -> Target | None:
+        with self.cond:
+            while self.queue:
+                now = time.monotonic()
+                if self.deadline is not None and now >= self.deadline:
+                    return None
+                for i, item in enumerate(self.queue):
+                    if item.child_oid not in self.busy:
+                        self.busy.add(item.child_oid)
+                        return self.queue.pop(i)
+                self.cond.wait(None if self.deadline is None else self.deadline - now)
+            return None
+
+    def done(self, item: Target) -> None:
+        with self.cond:
+            self.busy.discard(item.child_oid)
+            self.cond.notify_all()
+
+
+def _orphan_count(conn: psycopg.Connection[Any], item: Target) -> int | None:
+    """Rows the FK would reject, as VALIDATE sees them; None when the FK is gone."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(orphans_lib.FK_SQL, {"oid": item.fk_oid})
+        d = cur.fetchone()
+    if d is None:
+        return None
+    fk = orphans_lib._Fk(
+        d["table_schema"], d["table_name"], d["relkind"] != "p", d["target_schema"], d["target_table"],
+        d["target_relkind"] != "p", d["match_full"], d["columns"], d["references_columns"],
+    )
+    query = sql.SQL("SELECT count(*) FROM {child} WHERE {cond}").format(child=fk.child(), cond=fk.condition())
+    with conn.cursor() as cur:
+        cur.execute(query)
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _validate_one(
+    conn: psycopg.Connection[Any], item: Target, manifest: Manifest, timeout_ms: int | None, bookkeeping: bool
+) -> Outcome:
+    started = time.monotonic()
+    counted: list[float] = []
+
+    def outcome(result: str, message: str = "", orphans: int | None = None) -> Outcome:
+        return Outcome(item.entry, item.table, item.constraint, item.kind, result, item.statement + ";",
+                       round(time.monotonic() - started, 3), orphans, message,
+                       round(counted[0], 3) if counted else None)
+
+    try:
+        with conn.transaction():
+            if timeout_ms is not None:
+                conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
+            state = conn.execute(STATE_SQL, {"oid": item.fk_oid}).fetchone()
+            if state is None:
+                return outcome("failed", "the constraint no longer exists (dropped or re-created since the lookup)")
+            if state[0]:
+                return outcome("validated", "already valid (validated by someone else meanwhile)")
+            count = _orphan_count(conn, item)
+            counted.append(time.monotonic() - started)
+        if count:
+            return outcome(
+                "orphans",
+                f"{count} row(s) reference no row of {item.target}: skipped, nothing deleted; "
+                f"see them with: cascade-tool orphans --manifest {manifest.source}",
+                count,
+            )
+        with conn.transaction():
+            if timeout_ms is not None:
+                conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
+            conn.execute(sql.SQL(item.statement))
+            if bookkeeping:
+                conn.execute(RECORD_SQL, {"schema": item.schema, "table": item.table_name,
+                                          "constraint": item.constraint})
+        return outcome("validated", orphans=0)
+    except psycopg.errors.QueryCanceled:
+        return outcome("failed", "cancelled by statement_timeout; nothing changed")
+    except psycopg.Error as exc:
+        return outcome("failed", f"{_first_line(exc)}; nothing changed")
+
+
+def run(
+    url: str,
+    manifest: Manifest,
+    *,
+    jobs: int = 1,
+    max_duration: float | None = None,
+    statement_timeout: float | None = None,
+    progress: Callable[[Outcome], None] | None = None,
+) -> ValidationRun:
+    """Validate every NOT VALID FK the manifest covers, on `jobs` connections."""
+    if jobs < 1:
+        raise ValidateError(f"--jobs {jobs}: expected 1 or more connections")
+    started = time.monotonic()
+    deadline = None if max_duration is None else started + max_duration
+    timeout_ms = None if statement_timeout is None else max(1, int(statement_timeout * 1000))
+    with catalog.connect(url) as conn:
+        items, valid = targets(conn, manifest)
+    if not items:
+        return ValidationRun([], valid, time.monotonic() - started, jobs)
+    workers = min(jobs, len(items))
+    conns = []
+    try:
+        for _ in range(workers):
+            conn = catalog.connect(url)
+            conn.read_only = False
+            conn.autocommit = True
+            conns.append(conn)
+        bookkeeping = bool(conns[0].execute(BOOKKEEPING_SQL).fetchone() == (True,))
+        scheduler = _Scheduler(items, deadline)
+        outcomes: list[Outcome] = []
+        lock = threading.Lock()
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            while (item := scheduler.take()) is not None:
+                try:
+                    result = _validate_one(conn, item, manifest, timeout_ms, bookkeeping)
+                finally:
+                    scheduler.done(item)
+                with lock:
+                    outcomes.append(result)
+                    if progress:
+                        progress(result)
+
+        threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in conns]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except psycopg.Error as exc:
+        raise DatabaseError(f"validate: {_first_line(exc)}") from None
+    finally:
+        for conn in conns:
+            conn.close()
+    for item in scheduler.queue:
+        outcomes.append(Outcome(
+            item.entry, item.table, item.constraint, item.kind, "remaining", item.statement + ";",
+            message="not started: --max-duration reached; run cascade-tool validate again",
+        ))
+    return ValidationRun(outcomes, valid, time.monotonic() - started, jobs)
