@@ -69,3 +69,10 @@ class ModelsError(CascadeToolError):
 
 class ServerError(CascadeToolError):
     """A throwaway PostgreSQL server could not be found, started or stopped."""
+
+
+class FleetError(CascadeToolError):
+    """A fleet targets file, targets query or fleet option cannot be used as given.
+
+    Holds every problem found (one argument each), like ManifestError.
+    """

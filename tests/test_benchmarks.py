@@ -108,3 +108,16 @@ def test_validate_jobs_benchmark_prints_its_ratios() -> None:
     out = result.stdout
     assert re.search(r"^  deploy time, now / later: +[\d.]+x$", out, re.M), out
     assert re.search(r"^  validation wall time, --jobs 1 / --jobs 4: [\d.]+x$", out, re.M), out
+
+
+def test_fleet_apply_benchmark_prints_its_table() -> None:
+    """A tiny run of benchmarks/fleet_apply.py: the loop and fleet apply both reach head on every
+    database, and the ratios are printed side by side."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/fleet_apply.py", "--databases", "2", "--rounds", "1", "--levels", "1,2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  shell loop of alembic +[\d.]+ s +1\.00x", out, re.M), out
+    assert re.search(r"^  fleet apply --parallel 2 +[\d.]+ s +[\d.]+x +[\d.]+x +\d+%$", out, re.M), out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cascade_tool import catalog, output
+from cascade_tool import catalog, distributed, output
 from cascade_tool import plan as planning
 from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
 from cascade_tool.manifest import load_manifest
@@ -26,12 +26,15 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     Lists the exact statements per FK, what it would leave alone and why, what it would skip,
     and what would stop it (orphan rows for an FK it must create).
 
+    On a Citus coordinator, also the entries Citus would reject, and why.
+
     Exit codes: 0 the upgrade would run (or there is nothing to do); 1 it would stop
-    (blocked entries); 2 usage, input or connection error.
+    (blocked entries, or entries Citus would reject); 2 usage, input or connection error.
     """
     manifest = load_manifest(manifest_path)
     url = require_url(database_url)
     with catalog.connect(url) as conn, output.progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
-    output.plan(steps, manifest, as_json=as_json, as_sql=as_sql)
-    exit_found_if(any(s.action == "blocked" for s in steps))
+        citus, rejected = distributed.check(conn, steps)
+    output.plan(steps, manifest, as_json=as_json, as_sql=as_sql, citus=citus, rejected=rejected)
+    exit_found_if(any(s.action == "blocked" for s in steps) or bool(rejected))

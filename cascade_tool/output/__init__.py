@@ -31,6 +31,7 @@ from cascade_tool.output.deploy import (
     verify,
     verify_sql,
 )
+from cascade_tool.output.fleet import fleet, fleet_status_line, fleet_summary
 from cascade_tool.output.graph import (
     discover,
     discovery_summary,
@@ -42,9 +43,36 @@ from cascade_tool.output.graph import (
 )
 
 __all__ = [
-    "check_models", "demo", "discover", "discovery_summary", "echo_json", "generate_check", "generated", "impact",
-    "lint", "lint_summary", "merged_summary", "orphans", "plan", "plan_script", "preflight", "preflight_summary",
-    "print_plan", "print_verification", "progress_status", "quarantine_list", "quarantine_purge",
-    "quarantine_restore", "smoke_test", "status", "validate", "validate_progress", "verify", "verify_sql",
+    "check_models",
+    "demo",
+    "discover",
+    "discovery_summary",
+    "echo_json",
+    "fleet",
+    "fleet_status_line",
+    "fleet_summary",
+    "generate_check",
+    "generated",
+    "impact",
+    "lint",
+    "lint_summary",
+    "merged_summary",
+    "orphans",
+    "plan",
+    "plan_script",
+    "preflight",
+    "preflight_summary",
+    "print_plan",
+    "print_verification",
+    "progress_status",
+    "quarantine_list",
+    "quarantine_purge",
+    "quarantine_restore",
+    "smoke_test",
+    "status",
+    "validate",
+    "validate_progress",
+    "verify",
+    "verify_sql",
     "write_text",
 ]

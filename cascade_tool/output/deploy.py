@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,13 +165,24 @@ def generate_check(result: CheckResult, manifest_path: Path) -> None:
 # --- plan and verify --------------------------------------------------------------------------
 
 
-def plan(steps: list[Step], manifest: Manifest, *, as_json: bool, as_sql: bool) -> None:
+def plan(
+    steps: list[Step], manifest: Manifest, *, as_json: bool, as_sql: bool,
+    citus: str | None = None, rejected: Sequence[str] = (),
+) -> None:
+    """The plan (text, JSON or SQL); on a Citus coordinator, what Citus would reject (on stderr
+    when stdout holds JSON or SQL)."""
     if as_json:
-        echo_json({"entries": [s.to_json() for s in steps]})
+        extra = {"citus": {"version": citus, "rejected": list(rejected)}} if citus else {}
+        echo_json({"entries": [s.to_json() for s in steps], **extra})
     elif as_sql:
         click.echo(plan_script(steps, manifest), nl=False)
     else:
         print_plan(steps, manifest)
+    if citus:
+        click.echo(f"Citus {citus}: {len(rejected)} entr{'y' if len(rejected) == 1 else 'ies'} it would reject"
+                   + (":" if rejected else "."), err=as_json or as_sql)
+        for line in rejected:
+            click.echo(f"  {line}", err=as_json or as_sql)
 
 
 def plan_script(steps: list[Step], manifest: Manifest) -> str:
