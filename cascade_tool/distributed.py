@@ -12,20 +12,12 @@ from typing import Any
 
 import psycopg
 
+from cascade_tool import sqlfile
 from cascade_tool.plan import Step
 
 # Distributed tables by oid: how Citus places each one. partkey is Citus's text form of the
 # distribution column (a Var node); its :varattno is the column's number.
-CITUS_TABLES_SQL = """
-SELECT p.logicalrelid::oid AS oid, n.nspname || '.' || c.relname AS name,
-       p.partmethod::text AS method, p.repmodel::text AS replication,
-       p.colocationid AS colocation, a.attname::text AS column
-  FROM pg_catalog.pg_dist_partition p
-  JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_catalog.pg_attribute a
-    ON a.attrelid = c.oid AND a.attnum = substring(p.partkey FROM ':varattno ([0-9]+)')::int
-"""
+CITUS_TABLES_SQL = sqlfile.load("citus_tables")
 
 
 @dataclass(frozen=True)

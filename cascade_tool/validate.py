@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from cascade_tool import catalog
+from cascade_tool import catalog, sqlfile
 from cascade_tool import orphans as orphans_lib
 from cascade_tool.errors import DatabaseError, ValidateError
 from cascade_tool.manifest import Manifest
@@ -35,21 +35,10 @@ from cascade_tool.plan import validate_statement, validity_kind
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
-SIZE_SQL = """
-SELECT c.oid, c.conrelid, r.relpages::bigint AS pages
-  FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid
- WHERE c.oid = ANY (%(oids)s::oid[])
-"""
+SIZE_SQL = sqlfile.load("validate_sizes")
 STATE_SQL = "SELECT convalidated FROM pg_catalog.pg_constraint WHERE oid = %(oid)s::oid"
-BOOKKEEPING_SQL = """
-SELECT CASE WHEN to_regclass('cascade_tool.fk_changes') IS NOT NULL
-            THEN has_table_privilege('cascade_tool.fk_changes', 'UPDATE') ELSE false END
-"""
-RECORD_SQL = """
-UPDATE cascade_tool.fk_changes SET validated_at = clock_timestamp()
- WHERE table_schema = %(schema)s AND table_name = %(table)s AND constraint_name = %(constraint)s
-   AND validated_at IS NULL AND restored_at IS NULL
-"""
+BOOKKEEPING_SQL = sqlfile.load("validate_bookkeeping")
+RECORD_SQL = sqlfile.load("validate_record")
 
 
 def parse_duration(text: str, option: str) -> float:
