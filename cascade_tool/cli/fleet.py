@@ -96,6 +96,9 @@ def fleet_plan(fleet_path: Path | None, targets_query: str | None, targets_url: 
     Counts per target: entries to convert, to create, unchanged, skipped and blocked; long
     transactions, orphan rows, preflight warnings. On a Citus coordinator, the entries Citus
     would reject, and why. Statuses: ready, nothing-to-do, blocked, failed, unreachable.
+
+    Exit codes: 0 every target is ready or has nothing to do; 1 a target is blocked, failed,
+    unreachable or not run; 2 usage or input error.
     """
     manifest = load_manifest(manifest_path)
     targets = _load(fleet_path, targets_query, targets_url)
@@ -112,6 +115,9 @@ def fleet_verify(fleet_path: Path | None, targets_query: str | None, targets_url
     """Per target, after a deploy: does the database match the manifest? (read-only)
 
     Statuses: ok, drift (with the first drifted entries), failed, unreachable.
+
+    Exit codes: 0 every target is ok; 1 a target drifted, failed, is unreachable or was not run;
+    2 usage or input error.
     """
     manifest = load_manifest(manifest_path)
     targets = _load(fleet_path, targets_query, targets_url)
@@ -144,6 +150,9 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
       reading DATABASE_URL both work.
     Statuses: upgraded, at-head, failed (with the upgrade's reason; the target is left as it
     was by a failed revision), unreachable, not-run.
+
+    Exit codes: 0 every target is upgraded or at head; 1 a target failed, is unreachable or was
+    not run; 2 usage or input error.
     """
     for pair in x_args:
         if "=" not in pair:
