@@ -23,7 +23,7 @@ from psycopg import sql
 from cascade_tool import catalog, revisions
 from cascade_tool import plan as planning
 from cascade_tool.manifest import Manifest, parse_manifest
-from cascade_tool.pgserver import Cluster, default_bindir
+from cascade_tool.pgserver import Cluster, default_bindir, require_server_binaries
 from cascade_tool.plan import Step
 
 
@@ -132,7 +132,7 @@ DemoEvent = (
 def run_demo(bindir: Path | None, user_id: int) -> Iterator[DemoEvent]:
     """The story, step by step: each event as it happens (the last one is Finished)."""
     manifest = demo_manifest()
-    bindir = bindir or default_bindir()  # no server binaries: one line saying how to get them
+    bindir = require_server_binaries(bindir or default_bindir())  # else one line saying how to get them
     yield Starting()
     with Cluster.start(bindir) as cluster:
         yield ServerStarted(cluster.version, cluster.url())

@@ -70,6 +70,13 @@ def server_version(bindir: Path) -> int:
     return int(match.group(1))
 
 
+def require_server_binaries(bindir: Path) -> Path:
+    """`bindir`, or a one-line error when it holds no server to start."""
+    if not (bindir / "postgres").is_file() or not (bindir / "initdb").is_file():
+        raise ServerError(f"{bindir} holds no PostgreSQL server binaries (postgres, initdb)")
+    return bindir
+
+
 def default_bindir() -> Path:
     """CASCADE_TOOL_PG_BINDIR, else the embedded server of the `demo` extra.
 
@@ -134,7 +141,7 @@ class Cluster:
     @classmethod
     def start(cls, bindir: Path | None = None, *, settings: dict[str, str] | None = None) -> Cluster:
         """initdb and start a new cluster; the binaries default to `default_bindir()`."""
-        bindir = Path(bindir) if bindir else default_bindir()
+        bindir = require_server_binaries(Path(bindir) if bindir else default_bindir())
         run_as: str | None = None
         tmp = Path(tempfile.mkdtemp(prefix="cascade-tool-pg-"))
         if os.geteuid() == 0:

@@ -356,3 +356,11 @@ NO_URL = "no database: pass --database-url or set DATABASE_URL"
 def test_usage_errors_are_one_line_with_exit_2(args: list[str], message: str, run_cli: Any) -> None:
     result = run_cli(*args, env={"DATABASE_URL": ""})
     assert (result.code, result.out, result.err) == (2, "", f"cascade-tool: error: {message}\n")
+
+
+def test_demo_with_a_directory_holding_no_server_says_so_in_one_line(run_cli: Any, tmp_path: Path) -> None:
+    """A wrong --pg-bindir is an input error (exit 2, one line), not an internal error."""
+    result = run_cli("demo", "--pg-bindir", str(tmp_path))
+    assert (result.code, result.out, result.err) == (
+        2, "", f"cascade-tool: error: {tmp_path} holds no PostgreSQL server binaries (postgres, initdb)\n"
+    )
