@@ -8,7 +8,6 @@ GitLab's figures are checked against ../shared/corpus/gitlab/census.txt.
 from __future__ import annotations
 
 import json
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,14 +224,12 @@ def test_danbooru_discover_generate_upgrade_verify(
 @corpus
 def test_gitlab_figures_match_the_census(gitlab_db: str, run_cli: Any, tmp_path: Path) -> None:
     """192 FKs to users (not the 279 clone rows), 352 tables, 523 FKs; the two SET NULL-on-NOT
-    NULL FKs; discover + lint in well under 5 s."""
+    NULL FKs. (Their timing is reported on the real-schemas docs page, not asserted
+    here: a loaded machine would fail a timed test.)"""
     path = tmp_path / "gitlab.toml"
-    start = time.perf_counter()
     found = run_cli("discover", "--target", "users", "--database-url", gitlab_db, "--out", str(path))
     lint = run_cli("lint", "--target", "users", "--database-url", gitlab_db, "--json")
-    elapsed = time.perf_counter() - start
     assert found.code == 0, found.err
-    assert elapsed < 5, f"discover + lint took {elapsed:.1f} s"
     assert found.err.startswith("discover: 523 foreign keys reach public.users (192 directly), from 352 tables; "
                                 "523 entries (6 to change), 68 candidate column(s) without an FK\n")
     manifest = load_manifest(path)
