@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import psycopg
 
 from cascade_tool import catalog
 from cascade_tool.errors import DatabaseError, FleetError
+from cascade_tool.tomlfile import parse_toml
 
 _TARGET_KEYS = {"name", "url", "url_env", "schema", "tags"}
 _SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://")
@@ -211,12 +211,7 @@ def parse_targets(raw: bytes | str, source: str = "<targets>", env: dict[str, st
     """Targets from TOML text; every problem is reported at once (one FleetError, a line each)."""
     environ = dict(os.environ) if env is None else env
     data = raw.encode() if isinstance(raw, str) else raw
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise FleetError(f"{source}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise FleetError(f"{source}: invalid TOML: {exc}") from None
+    doc = parse_toml(data, source, FleetError)
     errors: list[str] = []
     unknown = sorted(set(doc) - {"targets"})
     if unknown:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade_tool.errors import ManifestError
+from cascade_tool.tomlfile import parse_toml
 
 ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT", "NO ACTION")
 # What to do with rows that reference no parent when the FK has to be created: stop,
@@ -287,12 +287,7 @@ _UNKNOWN_TARGET = TableName(None, "")  # stands in for a [target] that failed, s
 def parse_manifest(raw: bytes | str, source: str = "<manifest>") -> Manifest:
     """Parse and validate a manifest; a ManifestError lists every problem found, one per line."""
     data = raw.encode() if isinstance(raw, str) else raw
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ManifestError(f"{source}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{source}: invalid TOML: {exc}") from None
+    doc = parse_toml(data, source, ManifestError)
     problems = _Problems()
     with problems.check():
         _unknown_keys(doc, _TOP_KEYS, source)
