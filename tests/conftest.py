@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from cascade_tool.pgserver import Cluster, embedded_bindir, server_version, system_bindirs
+from tests.citus import citus_cluster, citus_db  # noqa: F401  (fixtures for the Citus tests)
 from tests.helpers import REPO, Server, cli_runner, demo_loader, quirks_loader
 
 
