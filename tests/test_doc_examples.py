@@ -91,6 +91,9 @@ def test_validate_page(server: Server, tmp_path: Path) -> None:
     docexamples.set_ini_keys(project / "alembic.ini", f"sqlalchemy.url = {url}")
     (project / "manifest.toml").write_text((DATA / "validate_example_manifest.toml").read_text())
     session = Session(project, url, {"DATABASE_URL": url})
+    generated = subprocess.run([sys.executable, "-m", "cascade_tool", "generate"], cwd=project, capture_output=True,
+                               text=True, env=session.env)
+    assert generated.returncode == 0, generated.stderr
     try:
         failures = run_page(REPO / "docs" / "validate.md", session)
         assert not failures, "\n\n".join(failures)
