@@ -220,3 +220,19 @@ def test_fleet_apply_help_and_fleet_page_say_the_same_about_a_failed_target() ->
     page = " ".join((Path(__file__).resolve().parent.parent / "docs" / "fleet.md").read_text().split())
     assert "the FKs already swapped stay swapped" in page
     assert "left as it was" not in page
+
+
+def test_dropping_the_bookkeeping_makes_a_downgrade_restore_nothing(server: Server, tmp_path: Path) -> None:
+    """What docs/changing-the-manifest.md says happens when cascade_tool is dropped too early."""
+    project, url, rev = project_with_two_revisions(server, tmp_path)
+    assert run(project, "alembic", "upgrade", "head", url=url).returncode == 0
+    after_upgrade = fk_state(server.url("app"))
+    with psycopg.connect(server.url("app"), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA cascade_tool CASCADE")
+    down = run(project, "alembic", "downgrade", "-1", url=url)
+    assert down.returncode == 0, down.stderr
+    assert f"cascade-tool revision {rev}: nothing recorded, nothing to restore" in down.stdout
+    assert version(url) == ["0001app"]
+    assert fk_state(server.url("app")) == after_upgrade  # every FK keeps its new action
+    page = " ".join((Path(__file__).resolve().parent.parent / "docs" / "changing-the-manifest.md").read_text().split())
+    assert "nothing recorded, nothing to restore" in page
