@@ -49,12 +49,14 @@ def project_with_two_revisions(server: Server, tmp_path: Path) -> tuple[Path, st
     url = fresh_app_database(server, (DATA / "first_deploy_schema.sql").read_text())
     project = tmp_path / "app"
     project.mkdir()
-    subprocess.run([sys.executable, "-m", "alembic", "init", "migrations"], cwd=project, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "alembic", "init", "migrations"], cwd=project, check=True,
+                   capture_output=True)
     ini = project / "alembic.ini"
     ini.write_text(ini.read_text().replace("driver://user:pass@localhost/dbname", url))
     (project / "migrations" / "versions" / "0001app_earlier.py").write_text(EARLIER_REVISION)
     assert run(project, "alembic", "upgrade", "head", url=url).returncode == 0
-    assert run(project, "cascade_tool", "discover", "--target", "users", "--out", "manifest.toml", url=url).returncode == 0
+    discovered = run(project, "cascade_tool", "discover", "--target", "users", "--out", "manifest.toml", url=url)
+    assert discovered.returncode == 0, discovered.stderr
     generated = run(project, "cascade_tool", "generate", "--rev-id", "c0cade000001", url=url)
     assert generated.returncode == 0, generated.stderr
     return project, url, "c0cade000001"

@@ -109,7 +109,8 @@ def fleet_plan(fleet_path: Path | None, targets_query: str | None, targets_url: 
 @fleet.command("verify")
 @_targets_options
 @manifest_option
-@click.option("--strict", is_flag=True, help="As verify --strict: NOT VALID FKs and FKs to the target missing from the manifest are drift.")
+@click.option("--strict", is_flag=True,
+              help="As verify --strict: NOT VALID FKs and FKs to the target missing from the manifest are drift.")
 def fleet_verify(fleet_path: Path | None, targets_query: str | None, targets_url: str | None, parallel: int,
                  as_json: bool, manifest_path: Path, strict: bool) -> None:
     """Per target, after a deploy: does the database match the manifest? (read-only)
