@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from cascade_tool.pgserver import embedded_bindir, server_version
 from tests import docexamples
 from tests.docexamples import EXAMPLE_URL, Session, blocks, matches, run_page
 from tests.helpers import DATA, REPO, Server
@@ -34,24 +35,39 @@ def role_url(server: Server, role: str, dbname: str) -> str:
     return f"postgresql+psycopg://{role}@{rest}"
 
 
+# What docs/privileges.md says the deploy role needs beyond owning the tables, granted here exactly:
+# the first-deploy page and validate.md's samples run as that role, not as a superuser.
+DEPLOY_GRANTS = ("GRANT CREATE ON DATABASE app TO deploy;", "GRANT CREATE ON SCHEMA public TO deploy;")
+
+
 def fresh_app_database(server: Server, schema_sql: str) -> str:
-    """Database `app` (the docs' name for it) owned, table by table, by the role `deploy`."""
+    """Database `app` (the docs' name for it) owned, table by table, by the non-superuser `deploy`."""
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS app WITH (FORCE)")
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'deploy'").fetchone() is None:
-            conn.execute("CREATE ROLE deploy LOGIN")
+            conn.execute("CREATE ROLE deploy LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
         conn.execute("CREATE DATABASE app")
-        conn.execute("GRANT CREATE ON DATABASE app TO deploy")
+        conn.execute(DEPLOY_GRANTS[0].encode())
     with psycopg.connect(server.url("app"), autocommit=True) as conn:
-        conn.execute("GRANT CREATE ON SCHEMA public TO deploy")
+        conn.execute(DEPLOY_GRANTS[1].encode())
         conn.execute("SET ROLE deploy")
         conn.execute(schema_sql.encode())
     return role_url(server, "deploy", "app")
 
 
+def one_server_is_enough(server: Server) -> None:
+    """The pages' output is the same on every supported server: run them on the newest only (the
+    embedded one), to keep CI short. tests/test_operations.py covers rollback and privileges on
+    every server."""
+    embedded = embedded_bindir()
+    if embedded is not None and server.bindir is not None and server.version != server_version(embedded):
+        pytest.skip("docs examples run on the embedded server only")
+
+
 @pytest.fixture
 def docs_app(server: Server, tmp_path: Path) -> Iterator[Session]:
     """The first-deploy page's world: a stock `alembic init` project and the example database."""
+    one_server_is_enough(server)
     url = fresh_app_database(server, (DATA / "first_deploy_schema.sql").read_text())
     project = tmp_path / "app"
     project.mkdir()
@@ -60,6 +76,12 @@ def docs_app(server: Server, tmp_path: Path) -> Iterator[Session]:
     yield Session(project, url)
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS app WITH (FORCE)")
+
+
+def test_the_deploy_role_gets_what_the_privileges_page_lists() -> None:
+    text = (REPO / "docs" / "privileges.md").read_text(encoding="utf-8")
+    for grant in DEPLOY_GRANTS:
+        assert grant in text, grant
 
 
 def test_first_deploy_page(docs_app: Session) -> None:
@@ -83,6 +105,7 @@ def test_readme_workflow(docs_app: Session) -> None:
 
 def test_validate_page(server: Server, tmp_path: Path) -> None:
     """validate.md's samples: verify's warnings, then validate's lines, on the schema they describe."""
+    one_server_is_enough(server)
     url = fresh_app_database(server, (DATA / "validate_example_schema.sql").read_text())
     project = tmp_path / "app"
     project.mkdir()
