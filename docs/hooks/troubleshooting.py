@@ -58,8 +58,8 @@ def render() -> str:
         lines += [f"## {section}", ""]
         for entry in entries:
             for text in entry["messages"]:
-                where = "the revision (in `alembic` output)" if origin[text].origin == "revision" else "the CLI"
-                lines.append(f"- `{text}` <small>({where}, `{origin[text].source.split(':')[0]}`)</small>")
+                where = "the revision, in Alembic's output" if origin[text].origin == "revision" else "the CLI"
+                lines.append(f"- `{text}` <small>({where})</small>")
             lines += ["", f"**Cause.** {entry['cause']}", "", f"**Remedy.** {entry['remedy']}", ""]
     return "\n".join(lines)
 
