@@ -238,3 +238,28 @@ def test_dropping_the_bookkeeping_makes_a_downgrade_restore_nothing(server: Serv
     assert fk_state(server.url("app")) == after_upgrade  # every FK keeps its new action
     page = " ".join((Path(__file__).resolve().parent.parent / "docs" / "changing-the-manifest.md").read_text().split())
     assert "nothing recorded, nothing to restore" in page
+
+
+def test_changing_the_manifest_after_a_deploy_is_a_new_revision(server: Server, tmp_path: Path) -> None:
+    """docs/changing-the-manifest.md, step by step: --check says out of date, the new revision converts
+    only what changed, and its downgrade undoes only that."""
+    project, url, first = project_with_two_revisions(server, tmp_path)
+    assert run(project, "alembic", "upgrade", "head", url=url).returncode == 0
+    deployed = fk_state(server.url("app"))
+    manifest = project / "manifest.toml"
+    text = manifest.read_text()
+    edited = text.replace('columns = ["actor_id"]\non_delete = "SET NULL"', 'columns = ["actor_id"]\non_delete = "CASCADE"')
+    assert edited != text
+    manifest.write_text(edited)
+    assert run(project, "cascade_tool", "generate", "--check", url=url).returncode == 1
+    plan = run(project, "cascade_tool", "plan", url=url)
+    assert "1 to convert, 0 to create, 4 left alone" in plan.stdout, plan.stdout
+    assert run(project, "cascade_tool", "generate", "--rev-id", "c0cade000002", url=url).returncode == 0
+    up = run(project, "alembic", "upgrade", "head", url=url)
+    assert "1 converted, 0 created, 4 unchanged" in up.stdout, up.stdout + up.stderr
+    assert run(project, "cascade_tool", "verify", url=url).returncode == 0
+    assert version(url) == ["c0cade000002"]
+    down = run(project, "alembic", "downgrade", "-1", url=url)
+    assert down.returncode == 0, down.stderr
+    assert fk_state(server.url("app")) == deployed  # back to what the first revision left
+    assert version(url) == [first]
