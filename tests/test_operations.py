@@ -248,7 +248,8 @@ def test_changing_the_manifest_after_a_deploy_is_a_new_revision(server: Server, 
     deployed = fk_state(server.url("app"))
     manifest = project / "manifest.toml"
     text = manifest.read_text()
-    edited = text.replace('columns = ["actor_id"]\non_delete = "SET NULL"', 'columns = ["actor_id"]\non_delete = "CASCADE"')
+    entry = 'columns = ["actor_id"]\non_delete = '
+    edited = text.replace(entry + '"SET NULL"', entry + '"CASCADE"')
     assert edited != text
     manifest.write_text(edited)
     assert run(project, "cascade_tool", "generate", "--check", url=url).returncode == 1
