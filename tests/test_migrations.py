@@ -73,7 +73,7 @@ def test_demo_runs_the_whole_story() -> None:
     """`cascade-tool demo`: throwaway server, upgrade, verify, delete, downgrade; exit 0."""
     out = subprocess.run([sys.executable, "-m", "cascade_tool", "demo"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "$ cascade-tool verify\n  70 entries, 0 drift: OK" in out.stdout
+    assert "$ cascade-tool verify\n  OK: 70 entries match the manifest, no drift." in out.stdout
     assert "rows linked to user 7: 173 before, 0 after" in out.stdout
     assert "skipped user_medications (table does not exist)" in out.stdout
     assert "62 FKs back to their original ON DELETE" in out.stdout

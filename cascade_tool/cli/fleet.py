@@ -109,7 +109,8 @@ def fleet_plan(fleet_path: Path | None, targets_query: str | None, targets_url: 
 @fleet.command("verify")
 @_targets_options
 @manifest_option
-@click.option("--strict", is_flag=True, help="FKs to the target missing from the manifest are drift.")
+@click.option("--strict", is_flag=True,
+              help="As verify --strict: NOT VALID FKs and FKs to the target missing from the manifest are drift.")
 def fleet_verify(fleet_path: Path | None, targets_query: str | None, targets_url: str | None, parallel: int,
                  as_json: bool, manifest_path: Path, strict: bool) -> None:
     """Per target, after a deploy: does the database match the manifest? (read-only)
@@ -148,8 +149,9 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
     - Ctrl-C: running targets finish (an upgrade is resumable anyway); the rest are not run.
     - The URL reaches Alembic as sqlalchemy.url and as DATABASE_URL: a stock env.py and one
       reading DATABASE_URL both work.
-    Statuses: upgraded, at-head, failed (with the upgrade's reason; the target is left as it
-    was by a failed revision), unreachable, not-run.
+    Statuses: upgraded, at-head, failed (with the upgrade's reason), unreachable, not-run.
+    A failed target is unchanged when the revision stopped at its checks; when it stopped
+    later, the FKs already swapped stay swapped and running fleet apply again continues.
 
     Exit codes: 0 every target is upgraded or at head; 1 a target failed, is unreachable or was
     not run; 2 usage or input error.

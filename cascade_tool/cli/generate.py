@@ -33,7 +33,7 @@ from cascade_tool.manifest import load_manifest
 @click.option(
     "--strict",
     is_flag=True,
-    help="With --check: exit 1 also when that revision's machinery is older than (or differs from) this version's.",
+    help="With --check: exit 1 also on a machinery warning (older, newer or edited machinery).",
 )
 def generate(
     manifest_path: Path,
@@ -48,8 +48,9 @@ def generate(
 
     Prints the path of the new file. With --check, writes nothing and compares the newest
     generated revision with the manifest (its TARGET, ENTRIES and OPTIONS), and its machinery
-    (the code below its marker line) with what this cascade-tool writes: a different machinery
-    (older, newer, or edited) is a one-line warning.
+    (the code below its marker line) with what this cascade-tool writes: machinery that is
+    older, newer or edited is a one-line warning (what each asks of you: "Upgrading
+    cascade-tool" in the documentation).
 
     \b
     Exit codes: 0 written; with --check 0 up to date (machinery warnings too, unless

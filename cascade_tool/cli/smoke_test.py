@@ -20,8 +20,10 @@ def smoke_test(manifest_path: Path, database_url: str | None, as_json: bool) -> 
     """Create a test user, add a row to every manifest table, delete the user, check, roll back.
 
     Every row must be gone (CASCADE) or kept with its reference cleared (SET NULL), as the
-    manifest says. All of it runs in one transaction that is always rolled back. Tables it
-    cannot fill automatically are reported, not failed.
+    manifest says. All of it runs in one transaction that is rolled back: no row is kept, but
+    sequences it drew from stay advanced, and it holds ROW EXCLUSIVE locks on every manifest
+    table until the end (they block DDL there, not reads or writes). Tables it cannot fill
+    automatically are reported, not failed.
 
     Exit codes: 0 every filled table behaved as the manifest says; 1 a row did not, or the
     delete failed; 2 usage, input or connection error.

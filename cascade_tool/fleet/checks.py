@@ -66,10 +66,13 @@ def verify_target(target: Target, manifest: Manifest, strict: bool = False) -> O
             conn.rollback()
         except (psycopg.Error, DatabaseError) as exc:
             return Outcome(target.name, "failed", _first_line(exc))
+    warned = len(result.warnings)
     if result.ok:
-        return Outcome(target.name, "ok", f"{len(result.steps)} entries match the manifest")
+        note = f"; {warned} NOT VALID (warnings: --strict fails on them)" if warned else ""
+        return Outcome(target.name, "ok", f"{len(result.steps)} entries match the manifest{note}")
     drifted = [f"{s.table}({', '.join(s.columns)}): {s.detail}" for s in result.drift]
-    if strict:
+    if strict:  # as verify --strict: NOT VALID FKs (pending validations too) and unlisted FKs fail
+        drifted += [f"{s.table}({', '.join(s.columns)}) {s.constraint}: NOT VALID (--strict)" for s in result.warnings]
         drifted += [f"{u.table}({', '.join(u.columns)}) {u.constraint}: not in the manifest" for u in result.unlisted]
     shown = "; ".join(drifted[:3]) + (f"; and {len(drifted) - 3} more" if len(drifted) > 3 else "")
     return Outcome(target.name, "drift", f"{len(drifted)} drifted: {shown}")

@@ -291,8 +291,11 @@ def demo(events: Iterable[DemoEvent]) -> bool:
         elif isinstance(event, story.Upgrading):
             click.echo("\n$ alembic upgrade head")
         elif isinstance(event, story.Verified):
-            click.echo(f"\n$ cascade-tool verify\n  {event.entries} entries, {len(event.drift)} drift: "
-                       + ("OK" if event.ok else "FAILED"))
+            # verify's own summary line, word for word, so the demo teaches what verify prints
+            drifted = len(event.drift)
+            click.echo("\n$ cascade-tool verify\n  " + (
+                f"OK: {event.entries} entries match the manifest, no drift." if event.ok
+                else f"FAILED: {drifted} entr{'y' if drifted == 1 else 'ies'} drifted."))
             for step in event.drift:
                 click.echo(f"  drift: {step.table} {step.detail}")
         elif isinstance(event, story.Deleted):
