@@ -117,7 +117,8 @@ _BOOKKEEPING = {
                   "ORDER BY f.table_schema, f.table_name, f.constraint_name",
     "created_indexes": "SELECT to_jsonb(i)::text FROM cascade_tool.created_indexes i WHERE i.schema_name = ANY (%s) "
                        "ORDER BY i.schema_name, i.index_name",
-    "quarantine": "SELECT to_jsonb(q)::text FROM cascade_quarantine.rows q WHERE q.table_schema = ANY (%s) ORDER BY q.id",
+    "quarantine": "SELECT to_jsonb(q)::text FROM cascade_quarantine.rows q WHERE q.table_schema = ANY (%s) "
+                  "ORDER BY q.id",
 }
 
 
@@ -259,3 +260,150 @@ def test_three_tenants_one_downgraded_validated_restored_the_others_untouched(
     assert summaries(again) == [SUMMARY], again
     verify = run_cli("fleet", "verify", "--fleet", str(fleet), "--manifest", str(MANIFEST), "--json")
     assert statuses(verify.out) == {"s1": "ok", "s2": "ok", "s3": "ok"}, verify.out
+
+
+def test_a_database_upgraded_by_0_2_0_downgrades_one_tenant_with_the_new_machinery(
+    server: Server, three: str, alembic_project: Path, tmp_path: Path, run_cli: Any
+) -> None:
+    """Three tenants upgraded by a revision cascade-tool 0.2.0 generated: their records share the
+    bookkeeping tables, attributed by their tables' schemas. That revision regenerated (same id,
+    the installed machinery) downgrades one tenant alone. 0.2.0's own downgrade, on a copy,
+    restored every tenant's FKs: what this test would catch."""
+    ini = alembic_project / "alembic.ini"
+    versions = alembic_project / "migrations" / "versions"
+    write_revision(versions, "0.2.0")
+    outs = [alembic_run(ini, three, "upgrade", "head", schema=s) for s in THREE]
+    assert summaries(outs[0]) == [SUMMARY]
+    assert summaries(outs[1]) != [SUMMARY]  # 0.2.0 counted s1's changes in s2's summary
+    for s in THREE:
+        assert state(three, s)["fks"] == UPGRADED_FKS and state(three, s)["versions"] == [REV]
+    others = snapshot(server, three, ["s2", "s3"])
+
+    # 0.2.0's downgrade of s1, on a copy: s2 and s3 lose their FKs and indexes too
+    copy = server.create_database(three.rsplit("/", 1)[1])
+    try:
+        old_down = alembic_run(ini, server.url(copy), "downgrade", "base", schema="s1")
+        assert "restored s2.posts.posts_user_id_fkey" in old_down, old_down
+        assert state(server.url(copy), "s2")["fks"] != UPGRADED_FKS
+    finally:
+        server.drop_database(copy)
+
+    write_revision(versions, "new")
+    down = alembic_run(ini, three, "downgrade", "base", schema="s1")
+    assert re.findall(r"restored (\w+)\.", down) == ["s1", "s1"], down
+    assert state(three, "s1")["fks"] == ORIGINAL_FKS and state(three, "s1")["comments"] == 62
+    assert snapshot(server, three, ["s2", "s3"]) == others
+    fleet = write_fleet(tmp_path / "fleet.toml", three, THREE)
+    verify = run_cli("fleet", "verify", "--fleet", str(fleet), "--manifest", str(MANIFEST), "--json")
+    assert statuses(verify.out) == {"s1": "drift", "s2": "ok", "s3": "ok"}, verify.out
+
+    # the new machinery upgrades s1 again next to 0.2.0's records, and downgrades s3 alone
+    assert summaries(alembic_run(ini, three, "upgrade", "head", schema="s1")) == [SUMMARY]
+    s1_and_s2 = snapshot(server, three, ["s1", "s2"])
+    alembic_run(ini, three, "downgrade", "base", schema="s3")
+    assert state(three, "s3")["fks"] == ORIGINAL_FKS
+    assert snapshot(server, three, ["s1", "s2"]) == s1_and_s2
+
+
+def test_forty_tenants_one_downgraded_the_other_thirty_nine_untouched(
+    server: Server, alembic_project: Path, tmp_path: Path, run_cli: Any
+) -> None:
+    db = server.create_database(server.template("tenants_40", tenants_loader(FORTY)))
+    url = server.url(db)
+    ini = alembic_project / "alembic.ini"
+    write_revision(alembic_project / "migrations" / "versions")
+    try:
+        for s in FORTY:
+            assert summaries(alembic_run(ini, url, "upgrade", "head", schema=s)) == [SUMMARY], s
+        rest = [s for s in FORTY if s != "t17"]
+        before = snapshot(server, url, rest)
+        down = alembic_run(ini, url, "downgrade", "base", schema="t17")
+        assert re.findall(r"restored (\w+)\.", down) == ["t17", "t17"], down
+        assert "3 indexes dropped" in down and "2 quarantined row(s) put back" in down, down
+        t17 = state(url, "t17")
+        assert t17["fks"] == ORIGINAL_FKS and t17["comments"] == 62 and t17["versions"] == []
+        assert snapshot(server, url, rest) == before
+        assert bookkeeping(url, ["t17"]) == {"fk_changes": [], "created_indexes": [], "quarantine": []}
+
+        fleet = write_fleet(tmp_path / "fleet.toml", url, FORTY)
+        verify = run_cli("fleet", "verify", "--fleet", str(fleet), "--manifest", str(MANIFEST), "--json",
+                         "--parallel", "4")
+        assert verify.code == 1, verify.err
+        found = statuses(verify.out)
+        assert len(found) == 40 and {n for n, s in found.items() if s != "ok"} == {"t17"}
+        assert found["t17"] == "drift"
+    finally:
+        server.drop_database(db)
+
+
+COOKBOOK_ENV = '''
+"""Alembic's cookbook: Rudimental Schema-Level Multi Tenancy for PostgreSQL Databases."""
+from alembic import context
+from sqlalchemy import engine_from_config, pool, text
+
+config = context.config
+
+
+def run_migrations_online():
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
+    current_tenant = context.get_x_argument(as_dictionary=True).get("tenant")
+    with connectable.connect() as connection:
+        connection.execute(text('set search_path to "%s"' % current_tenant))
+        connection.commit()
+        connection.dialect.default_schema_name = current_tenant
+        context.configure(connection=connection, target_metadata=None)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+'''
+
+VERSION_SCHEMA_ENV = '''
+"""Each tenant keeps its own version table (cascade_version) in its schema: version_table_schema."""
+from alembic import context
+from sqlalchemy import engine_from_config, pool, text
+
+config = context.config
+tenant = context.get_x_argument(as_dictionary=True)["tenant"]
+connectable = engine_from_config(
+    config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+)
+with connectable.connect() as connection:
+    connection.execute(text("SELECT set_config('search_path', :path, false)"), {"path": f'"{tenant}", public'})
+    connection.commit()
+    context.configure(connection=connection, target_metadata=None, version_table="cascade_version",
+                      version_table_schema=tenant, transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+
+@pytest.mark.parametrize("env_py", [COOKBOOK_ENV, VERSION_SCHEMA_ENV], ids=["cookbook", "version_table_schema"])
+def test_tenants_picked_by_the_users_env_py(
+    server: Server, three: str, tmp_path: Path, env_py: str, run_cli: Any
+) -> None:
+    """`alembic -x tenant=s2 downgrade base` with the user's own env.py: s1 and s3 untouched."""
+    project = tmp_path / "tenanted"
+    (project / "versions").mkdir(parents=True)
+    (project / "env.py").write_text(env_py)
+    ini = tmp_path / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {project}\nsqlalchemy.url =\n")
+    write_revision(project / "versions")
+    version_table = "cascade_version" if env_py is VERSION_SCHEMA_ENV else "alembic_version"
+    for s in THREE:
+        out = alembic_run(ini, three, "upgrade", "head", x=[f"tenant={s}"])
+        assert summaries(out) == [SUMMARY], out
+    with psycopg.connect(three) as conn:
+        for s in THREE:
+            assert conn.execute(f'SELECT version_num FROM "{s}".{version_table}').fetchall() == [(REV,)]
+    others = snapshot(server, three, ["s1", "s3"])
+    down = alembic_run(ini, three, "downgrade", "base", x=["tenant=s2"])
+    assert re.findall(r"restored (\w+)\.", down) == ["s2", "s2"], down
+    assert state(three, "s2")["fks"] == ORIGINAL_FKS
+    assert snapshot(server, three, ["s1", "s3"]) == others
+    fleet = write_fleet(tmp_path / "fleet.toml", three, THREE)
+    verify = run_cli("fleet", "verify", "--fleet", str(fleet), "--manifest", str(MANIFEST), "--json")
+    assert statuses(verify.out) == {"s1": "ok", "s2": "drift", "s3": "ok"}, verify.out
