@@ -254,6 +254,14 @@ def test_three_tenants_one_downgraded_validated_restored_the_others_untouched(
     assert len(bookkeeping(three, ["s2"])["quarantine"]) == 2
     missing = run_cli("quarantine", "list", "--database-url", three, "--schema", "nope")
     assert missing.code == 2 and "--schema nope: no such schema" in missing.err
+    # purge on one tenant: s2's rows go, s1's (none left) and s3's (restored, kept) stay
+    execute_sql(three, "UPDATE cascade_quarantine.rows SET quarantined_at = quarantined_at - interval '2 days'")
+    s1_and_s3 = snapshot(server, three, ["s1", "s3"])
+    purged = run_cli("quarantine", "purge", "--older-than", "1d", "--database-url", three, "--schema", "s2", "--json")
+    assert purged.code == 0, purged.err
+    assert [(g["table"], g["rows"]) for g in json.loads(purged.out)] == [("s2.comments", 2)]
+    assert bookkeeping(three, ["s2"])["quarantine"] == [] and len(bookkeeping(three, ["s3"])["quarantine"]) == 2
+    assert snapshot(server, three, ["s1", "s3"]) == s1_and_s3
 
     # s1 again: its own summary, its own rows
     again = alembic_run(ini, three, "upgrade", "head", schema="s1")
