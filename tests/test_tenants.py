@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 from argparse import Namespace
@@ -31,7 +32,7 @@ from sqlalchemy import create_engine, pool
 
 from cascade_tool.manifest import load_manifest
 from cascade_tool.render import RevisionInfo, render_revision
-from tests.helpers import DATA, Server, execute_sql
+from tests.helpers import DATA, Server, alembic, execute_sql
 
 MANIFEST = DATA / "tenant_manifest.toml"
 SCHEMA_SQL = (DATA / "tenant_schema.sql").read_text()
@@ -415,3 +416,25 @@ def test_tenants_picked_by_the_users_env_py(
     fleet = write_fleet(tmp_path / "fleet.toml", three, THREE)
     verify = run_cli("fleet", "verify", "--fleet", str(fleet), "--manifest", str(MANIFEST), "--json")
     assert statuses(verify.out) == {"s1": "ok", "s2": "drift", "s3": "ok"}, verify.out
+
+
+def test_offline_downgrade_of_one_tenant_through_psql(
+    server: Server, three: str, alembic_project: Path, tmp_path: Path
+) -> None:
+    """`alembic downgrade REV:base --sql`, run by psql with the tenant first on search_path: the
+    tenant's schemas are worked out when psql runs the script, so s1 and s3 stay as they were."""
+    ini = alembic_project / "alembic.ini"
+    write_revision(alembic_project / "migrations" / "versions")
+    for s in THREE:
+        alembic_run(ini, three, "upgrade", "head", schema=s)
+    others = snapshot(server, three, ["s1", "s3"])
+    script = tmp_path / "down.sql"
+    offline = alembic(alembic_project, three, "downgrade", f"{REV}:base", "--sql")
+    assert offline.returncode == 0, offline.stderr
+    script.write_text(offline.stdout)
+    ran = subprocess.run([server.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", three, "-f", str(script)],
+                         capture_output=True, text=True, env={**os.environ, "PGOPTIONS": "-c search_path=s2,public"})
+    assert ran.returncode == 0, ran.stderr
+    assert re.findall(r"restored (\w+)\.", ran.stderr) == ["s2", "s2"], ran.stderr
+    assert state(three, "s2")["fks"] == ORIGINAL_FKS and state(three, "s2")["versions"] == []
+    assert snapshot(server, three, ["s1", "s3"]) == others
