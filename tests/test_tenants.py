@@ -31,7 +31,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, pool
 
 from cascade_tool.manifest import load_manifest
-from cascade_tool.render import RevisionInfo, render_revision
+from cascade_tool.render import RevisionInfo, machinery_sha256, render_revision
 from tests.helpers import DATA, Server, alembic, execute_sql
 
 MANIFEST = DATA / "tenant_manifest.toml"
@@ -297,7 +297,14 @@ def test_a_database_upgraded_by_0_2_0_downgrades_one_tenant_with_the_new_machine
     finally:
         server.drop_database(copy)
 
-    write_revision(versions, "new")
+    # regenerated as the docs say: the old file moved away, the same id generated again
+    old = write_revision(versions, "0.2.0")
+    old.rename(tmp_path / old.name)
+    made = run_cli("generate", "--manifest", str(MANIFEST), "--versions-dir", str(versions), "--rev-id", REV,
+                   "-m", "cascade user foreign keys")
+    assert made.code == 0, made.err
+    regenerated = next(versions.glob(f"{REV}_*.py")).read_text()
+    assert machinery_sha256(regenerated) != machinery_sha256(OLD_REVISION.read_text())
     down = alembic_run(ini, three, "downgrade", "base", schema="s1")
     assert re.findall(r"restored (\w+)\.", down) == ["s1", "s1"], down
     assert state(three, "s1")["fks"] == ORIGINAL_FKS and state(three, "s1")["comments"] == 62
