@@ -19,6 +19,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from argparse import Namespace
 from collections.abc import Iterator
 from pathlib import Path
@@ -445,3 +446,29 @@ def test_offline_downgrade_of_one_tenant_through_psql(
     assert re.findall(r"restored (\w+)\.", ran.stderr) == ["s2", "s2"], ran.stderr
     assert state(three, "s2")["fks"] == ORIGINAL_FKS and state(three, "s2")["versions"] == []
     assert snapshot(server, three, ["s1", "s3"]) == others
+
+
+def test_a_downgrade_keeps_the_quarantine_table_another_tenants_run_is_writing(
+    server: Server, three: str, alembic_project: Path
+) -> None:
+    """s1's downgrade puts back the last committed rows of cascade_quarantine.rows while s2's run
+    is moving rows into it, not committed yet: the table stays, and s2's rows with it."""
+    ini = alembic_project / "alembic.ini"
+    write_revision(alembic_project / "migrations" / "versions")
+    alembic_run(ini, three, "upgrade", "head", schema="s1")
+    writer = psycopg.connect(three)
+    writer.execute(
+        "INSERT INTO cascade_quarantine.rows (revision, reason, action, table_schema, table_name, constraint_name,"
+        " columns, target_schema, target_table, references_columns, row_data)"
+        " VALUES ('other', 'test', 'moved', 's2', 'comments', 'comments_user_id_fkey', '{user_id}', 's2', 'users',"
+        " '{id}', '{}')")
+    committer = threading.Timer(3.0, writer.commit)
+    committer.start()
+    try:
+        down = alembic_run(ini, three, "downgrade", "base", schema="s1")
+    finally:
+        committer.join()
+        writer.close()
+    assert "2 quarantined row(s) put back" in down, down
+    assert [json.loads(r)["revision"] for r in bookkeeping(three, ["s2"])["quarantine"]] == ["other"]
+    assert state(three, "s1")["comments"] == 62
