@@ -231,6 +231,13 @@ def test_three_tenants_one_downgraded_validated_restored_the_others_untouched(
         one = run_cli("verify", "--manifest", str(MANIFEST), "--database-url", three, "--schema", s, "--json")
         assert one.code == code, (s, one.out, one.err)
 
+    for s, actions in (("s1", ["convert", "create", "convert"]), ("s2", ["leave", "leave", "leave"])):
+        plan = run_cli("plan", "--manifest", str(MANIFEST), "--database-url", three, "--schema", s, "--json")
+        assert plan.code == 0, plan.err
+        entries = json.loads(plan.out)["entries"]
+        tables = [f"{s}.posts", f"{s}.comments", f"{s}.comments"]
+        assert [(e["table"], e["action"]) for e in entries] == list(zip(tables, actions, strict=True))
+
     # validate on one tenant: s2's pending validation done, s1 and s3 untouched
     s1_and_s3 = snapshot(server, three, ["s1", "s3"])
     valid = run_cli("validate", "--manifest", str(MANIFEST), "--database-url", three, "--schema", "s2", "--json")
