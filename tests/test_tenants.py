@@ -479,3 +479,23 @@ def test_a_downgrade_keeps_the_quarantine_table_another_tenants_run_is_writing(
     assert "2 quarantined row(s) put back" in down, down
     assert [json.loads(r)["revision"] for r in bookkeeping(three, ["s2"])["quarantine"]] == ["other"]
     assert state(three, "s1")["comments"] == 62
+
+
+def test_a_downgrade_that_finds_none_of_its_tables_stops_and_changes_nothing(
+    server: Server, three: str, alembic_project: Path
+) -> None:
+    """A session whose search_path reaches no tenant (the wrong schema) must not report a
+    downgrade it did not do: it stops, the version stays, every tenant stays as it was."""
+    ini = alembic_project / "alembic.ini"
+    write_revision(alembic_project / "migrations" / "versions")
+    for s in THREE:
+        alembic_run(ini, three, "upgrade", "head", schema=s)
+    execute_sql(three, "CREATE SCHEMA elsewhere")
+    alembic_run(ini, three, "stamp", "head", schema="elsewhere")
+    before = snapshot(server, three, [*THREE, "elsewhere"])
+    with pytest.raises(Exception, match="found none of its tables on search_path") as failed:
+        alembic_run(ini, three, "downgrade", "base", schema="elsewhere")
+    assert "recorded changes in schema(s) s1, s2, s3" in str(failed.value)
+    assert snapshot(server, three, [*THREE, "elsewhere"]) == before
+    with psycopg.connect(three) as conn:
+        assert conn.execute("SELECT version_num FROM elsewhere.alembic_version").fetchall() == [(REV,)]
