@@ -203,6 +203,7 @@ def test_three_tenants_one_downgraded_validated_restored_the_others_untouched(
         # each tenant's summary counts its own changes, not the tenants upgraded before it
         assert summaries(out) == [SUMMARY], out
         assert not [o for o in THREE if o != s and f"{o}." in out], out  # names no other tenant's table
+        assert "already exists" not in out, out
     for s in THREE:
         assert state(three, s)["fks"] == UPGRADED_FKS
         assert state(three, s)["comments"] == 60  # its 2 orphan rows quarantined
