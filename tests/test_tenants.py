@@ -357,6 +357,18 @@ def test_forty_tenants_one_downgraded_the_other_thirty_nine_untouched(
         found = statuses(verify.out)
         assert len(found) == 40 and {n for n, s in found.items() if s != "ok"} == {"t17"}
         assert found["t17"] == "drift"
+
+        # validate and quarantine restore on one tenant: the other 39 unchanged
+        rest = [s for s in FORTY if s not in ("t17", "t05")]
+        before = snapshot(server, url, rest)
+        valid = run_cli("validate", "--manifest", str(MANIFEST), "--database-url", url, "--schema", "t05", "--json")
+        assert valid.code == 0 and [f["table"] for f in json.loads(valid.out)["fks"]] == ["t05.comments"], valid.out
+        execute_sql(url, "INSERT INTO t05.users VALUES (4242, 'a@example.com'), (4343, 'b@example.com')")
+        back = run_cli("quarantine", "restore", "--database-url", url, "--schema", "t05", "--json")
+        assert back.code == 0 and json.loads(back.out)["restored"] == 2, back.out
+        assert state(url, "t05")["comments"] == 62
+        assert state(url, "t05")["fks"]["comments.comments_post_id_fkey"][1] is True
+        assert snapshot(server, url, rest) == before
     finally:
         server.drop_database(db)
 
