@@ -40,8 +40,8 @@ schema_option = click.option(
     "tenant_schema",
     metavar="SCHEMA",
     help="One tenant of a database whose tenants are schemas: run with SCHEMA first on search_path "
-    "(SCHEMA,public, as a fleet schema target does), so the manifest's tables, the upgrades' records "
-    "and the quarantined rows are that tenant's only.",
+    "(SCHEMA,public, as a fleet schema target does), so the manifest's tables and the upgrades' "
+    "records are that tenant's only.",
 )
 no_counts_option = click.option(
     "--no-counts", is_flag=True, help="Skip the read-only row counts (for very large tables)."
