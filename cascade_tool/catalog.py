@@ -218,9 +218,12 @@ def unlisted(conn: psycopg.Connection[Any], manifest: Manifest, rows: list[Looku
         return cur.fetchall()
 
 
-def validations(conn: psycopg.Connection[Any]) -> dict[tuple[str, str, str], ValidationRow]:
+def validations(
+    conn: psycopg.Connection[Any], rows: list[LookupRow] | None = None
+) -> dict[tuple[str, str, str], ValidationRow]:
     """The upgrades' newest record per FK, keyed by (schema, table, constraint); empty when no
-    upgrade ran here (or this role may not read the bookkeeping)."""
+    upgrade ran here (or this role may not read the bookkeeping). With the lookup's `rows`, only
+    the records of their tables' schemas: tenants sharing a database share the bookkeeping."""
     try:
         with conn.transaction():
             with conn.cursor() as cur:
@@ -232,7 +235,8 @@ def validations(conn: psycopg.Connection[Any]) -> dict[tuple[str, str, str], Val
             if not found or not found[0]:
                 return {}
             with conn.cursor(row_factory=class_row(ValidationRow)) as records:
-                records.execute(VALIDATIONS_SQL.encode())
+                schemas = None if rows is None else sorted({r.table_schema for r in rows if r.table_schema})
+                records.execute(VALIDATIONS_SQL.encode(), {"schemas": schemas})
                 return {(r.table_schema, r.table_name, r.constraint_name): r for r in records.fetchall()}
     except psycopg.errors.InsufficientPrivilege:
         return {}

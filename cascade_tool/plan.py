@@ -119,7 +119,7 @@ def build_steps(
     if manifest.options.create_indexes:
         for index in catalog.missing_indexes(conn, rows):
             indexes.setdefault(index.entry, []).append(index)
-    return _steps(conn, manifest, rows, count_orphans, indexes, progress, catalog.validations(conn))
+    return _steps(conn, manifest, rows, count_orphans, indexes, progress, catalog.validations(conn, rows))
 
 
 def _phases(row: catalog.LookupRow, indexes: list[catalog.IndexRow]) -> tuple[list[str], list[str], list[str]]:
@@ -330,6 +330,6 @@ class Verification:
 
 def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = False) -> Verification:
     rows = catalog.resolve(conn, manifest)
-    steps = _steps(conn, manifest, rows, count_orphans=False, records=catalog.validations(conn))
+    steps = _steps(conn, manifest, rows, count_orphans=False, records=catalog.validations(conn, rows))
     return Verification(steps, _unlisted(conn, manifest, rows), strict)
 

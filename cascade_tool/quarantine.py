@@ -120,11 +120,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: value})
 
 
-def _filters(revision: str | None, table: TableName | None) -> dict[str, Any]:
+def _filters(revision: str | None, table: TableName | None, schema: str | None = None) -> dict[str, Any]:
+    """The filters the queries and the restore routine take; `schema` is one tenant's schema
+    (tenants sharing a database share cascade_quarantine.rows; each row names its table's schema)."""
     return {
         "revision": revision,
         "table_schema": table.schema if table else None,
         "table_name": table.name if table else None,
+        "schema": schema,
     }
 
 
@@ -139,21 +142,23 @@ def _first_line(exc: Exception) -> str:
 
 
 def list_groups(
-    conn: psycopg.Connection[Any], revision: str | None = None, table: TableName | None = None
+    conn: psycopg.Connection[Any], revision: str | None = None, table: TableName | None = None,
+    schema: str | None = None,
 ) -> list[Group]:
     """Counts per revision, table and action; empty when nothing was ever quarantined."""
     try:
         if not _exists(conn):
             return []
         with conn.cursor(row_factory=class_row(Group)) as cur:
-            cur.execute(LIST_SQL, _filters(revision, table))
+            cur.execute(LIST_SQL, _filters(revision, table, schema))
             return cur.fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read {SCHEMA}.rows: {_first_line(exc)}") from None
 
 
 def restore(
-    conn: psycopg.Connection[Any], revision: str | None = None, table: TableName | None = None
+    conn: psycopg.Connection[Any], revision: str | None = None, table: TableName | None = None,
+    schema: str | None = None,
 ) -> Restored:
     """Put back what can go back, in one transaction: each row is back or still in quarantine."""
     conn.read_only = False
@@ -162,10 +167,11 @@ def restore(
             conn.rollback()
             return Restored(0, 0, [])
         install_routines(conn)
-        f = _filters(revision, table)
+        f = _filters(revision, table, schema)
         row = conn.execute(
-            "SELECT pg_temp.cascade_tool_restore_quarantined(%s, %s, %s, %s)",
-            (f["revision"], f["table_schema"], f["table_name"], "cascade-tool quarantine restore"),
+            "SELECT pg_temp.cascade_tool_restore_quarantined(%s, %s, %s, %s, %s::text[])",
+            (f["revision"], f["table_schema"], f["table_name"], "cascade-tool quarantine restore",
+             None if schema is None else [schema]),
         ).fetchone()
         conn.commit()
     except psycopg.Error as exc:
@@ -184,6 +190,7 @@ def purge(
     older_than: timedelta,
     revision: str | None = None,
     table: TableName | None = None,
+    schema: str | None = None,
 ) -> list[Purged]:
     """Delete quarantined rows (restored or not) older than the retention; returns what went."""
     conn.read_only = False
@@ -192,7 +199,7 @@ def purge(
             conn.rollback()
             return []
         with conn.cursor(row_factory=class_row(Purged)) as cur:
-            cur.execute(PURGE_SQL, {**_filters(revision, table), "older_than": older_than})
+            cur.execute(PURGE_SQL, {**_filters(revision, table, schema), "older_than": older_than})
             out = cur.fetchall()
         conn.commit()
         return out

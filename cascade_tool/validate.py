@@ -117,7 +117,7 @@ class ValidationRun:
 def targets(conn: psycopg.Connection[Any], manifest: Manifest) -> tuple[list[Target], int]:
     """(the NOT VALID FKs the manifest covers, largest child first; how many FKs are valid)."""
     rows = catalog.resolve(conn, manifest)
-    records = catalog.validations(conn)
+    records = catalog.validations(conn, rows)
     chosen = [r for r in rows if r.status == "not_valid"]
     valid = sum(1 for r in rows if r.fk_oid is not None and r.validated)
     sizes: dict[int, tuple[int, int]] = {}  # FK oid -> (child table oid, its pages)

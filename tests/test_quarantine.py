@@ -169,7 +169,7 @@ def unwire(url: str, names: list[str], revision: str = "rev1") -> None:
                 table, name = qualified.split(".")
                 conn.execute(psycopg.sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
                     psycopg.sql.Identifier(table), psycopg.sql.Identifier(name)))
-            conn.execute("CALL pg_temp.cascade_tool_restore_revision(%s)", [revision])
+            conn.execute("CALL pg_temp.cascade_tool_restore_revision(%s, NULL)", [revision])
 
 
 @pytest.fixture
@@ -346,7 +346,7 @@ def test_offline_psql_script_quarantines_and_validates(db: str, server: Server, 
         f"ALTER TABLE {t} DROP CONSTRAINT {n};\n"
         for t, n in (count(db, "SELECT array_agg(ARRAY[conrelid::regclass::text, quote_ident(conname)])"
                                " FROM pg_constraint WHERE contype = 'f'"))
-    ) + "CALL pg_temp.cascade_tool_restore_revision('offline1');\nCOMMIT;\n")
+    ) + "CALL pg_temp.cascade_tool_restore_revision('offline1', NULL);\nCOMMIT;\n")
     result = subprocess.run([server.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", str(down)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -435,7 +435,7 @@ def test_a_session_killed_mid_batch_reruns_to_the_same_result(empty_db: str, pol
 
     with session(empty_db) as conn, conn.transaction():
         conn.execute(psycopg.sql.SQL("ALTER TABLE posts DROP CONSTRAINT {}").format(psycopg.sql.Identifier(name[0])))
-        conn.execute("CALL pg_temp.cascade_tool_restore_revision('r1')")
+        conn.execute("CALL pg_temp.cascade_tool_restore_revision('r1', NULL)")
     after = contents(empty_db, ("posts",))["posts"]
     after.remove("(1002,5,\"new valid\")")
     assert after == before["posts"]
@@ -445,7 +445,7 @@ def test_restore_puts_back_only_rows_whose_parent_exists(db: str) -> None:
     """While the FK is in place, a row goes back only when its parent exists again."""
     manifest = parse_manifest(MANIFEST)
     wire(db, manifest, revision="r9")
-    restore = "SELECT pg_temp.cascade_tool_restore_quarantined('r9', 'public', 'notes', 'test')"
+    restore = "SELECT pg_temp.cascade_tool_restore_quarantined('r9', 'public', 'notes', 'test', NULL)"
     with session(db) as conn:
         result = conn.execute(restore).fetchone()
         assert result is not None
@@ -494,7 +494,7 @@ def test_routines_can_be_embedded_in_a_revision() -> None:
     assert text.count("CREATE OR REPLACE") == 8
     for name in ("cascade_tool_quarantine_setup()", "cascade_tool_orphans_precheck(p_entry jsonb)",
                  "cascade_tool_resolve_orphans(p_revision text, p_entry jsonb, p_batch integer)",
-                 "cascade_tool_restore_revision(p_revision text)"):
+                 "cascade_tool_restore_revision(p_revision text, p_schemas text[])"):
         assert f"pg_temp.{name}" in text
 
 
@@ -507,7 +507,7 @@ def test_restore_leaves_rows_that_would_clash_and_says_why(db: str) -> None:
                     "UPDATE comments SET author_id = 1 WHERE id = 8; DELETE FROM comments WHERE id = 12;")
     with session(db) as conn:
         result = conn.execute(
-            "SELECT pg_temp.cascade_tool_restore_quarantined('r5', 'public', NULL, 'test')").fetchone()
+            "SELECT pg_temp.cascade_tool_restore_quarantined('r5', 'public', NULL, 'test', NULL)").fetchone()
     assert result is not None
     left = {(x["table"], x["action"]): x for x in result[0]["left"]}
     assert set(left) == {("public.notes", "moved"), ("public.comments", "nulled"), ("public.memberships", "nulled"),

@@ -11,6 +11,10 @@ from typing import TypeVar
 
 import click
 
+from cascade_tool import catalog
+from cascade_tool.errors import DatabaseError
+from cascade_tool.fleet.targets import with_search_path
+
 F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -30,6 +34,14 @@ url_option = click.option(
     envvar="DATABASE_URL",
     metavar="URL",
     help="postgresql:// or postgresql+psycopg:// URL [env: DATABASE_URL].",
+)
+schema_option = click.option(
+    "--schema",
+    "tenant_schema",
+    metavar="SCHEMA",
+    help="One tenant of a database whose tenants are schemas: run with SCHEMA first on search_path "
+    "(SCHEMA,public, as a fleet schema target does), so the manifest's tables and the upgrades' "
+    "records are that tenant's only.",
 )
 no_counts_option = click.option(
     "--no-counts", is_flag=True, help="Skip the read-only row counts (for very large tables)."
@@ -55,6 +67,21 @@ def require_url(url: str | None) -> str:
     if not url:
         raise click.UsageError("no database: pass --database-url or set DATABASE_URL")
     return url
+
+
+def tenant_url(url: str, schema: str | None) -> str:
+    """The URL to connect with for one tenant schema (`--schema`): with `options=-c
+    search_path=SCHEMA,public` added; `url` itself without one. A schema the database lacks is an
+    input error (exit 2): with it missing, the names would resolve in public instead."""
+    if schema is None:
+        return url
+    if not schema.strip():
+        raise click.UsageError("--schema: expected a schema name, got an empty one")
+    with catalog.connect(url) as conn:
+        found = conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if found is None:
+        raise DatabaseError(f"--schema {schema}: no such schema in this database")
+    return with_search_path(url, schema)
 
 
 def exit_found_if(problems: bool) -> None:

@@ -8,19 +8,28 @@ import click
 
 from cascade_tool import catalog, distributed, output
 from cascade_tool import plan as planning
-from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import (
+    exit_found_if,
+    json_option,
+    manifest_option,
+    require_url,
+    schema_option,
+    tenant_url,
+    url_option,
+)
 from cascade_tool.manifest import load_manifest
 
 
 @click.command()
 @manifest_option
 @url_option
+@schema_option
 @json_option()
 @click.option(
     "--sql", "as_sql", is_flag=True,
     help="Print the statements as one SQL script, in the revision's order and transactions (for review and linters).",
 )
-def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: bool) -> None:
+def plan(manifest_path: Path, database_url: str | None, tenant_schema: str | None, as_json: bool, as_sql: bool) -> None:
     """Show what `alembic upgrade` would do to this database, entry by entry (read-only).
 
     Lists the exact statements per FK, what it would leave alone and why, what it would skip,
@@ -32,7 +41,7 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     (blocked entries, or entries Citus would reject); 2 usage, input or connection error.
     """
     manifest = load_manifest(manifest_path)
-    url = require_url(database_url)
+    url = tenant_url(require_url(database_url), tenant_schema)
     with catalog.connect(url) as conn, output.progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
         citus, rejected = distributed.check(conn, steps)

@@ -8,13 +8,22 @@ import click
 
 from cascade_tool import output
 from cascade_tool import validate as validation
-from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import (
+    exit_found_if,
+    json_option,
+    manifest_option,
+    require_url,
+    schema_option,
+    tenant_url,
+    url_option,
+)
 from cascade_tool.manifest import load_manifest
 
 
 @click.command()
 @manifest_option
 @url_option
+@schema_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Connections validating in parallel (never two on the same table).")
 @click.option("--max-duration", metavar="DURATION",
@@ -25,6 +34,7 @@ from cascade_tool.manifest import load_manifest
 def validate(
     manifest_path: Path,
     database_url: str | None,
+    tenant_schema: str | None,
     jobs: int,
     max_duration: str | None,
     statement_timeout: str | None,
@@ -42,8 +52,8 @@ def validate(
     Exit codes: 0 every covered FK is valid; 1 some remain NOT VALID (orphan rows, a failure,
     or --max-duration reached); 2 usage, input or connection error.
     """
-    url = require_url(database_url)
     manifest = load_manifest(manifest_path)
+    url = tenant_url(require_url(database_url), tenant_schema)
     budget = None if max_duration is None else validation.parse_duration(max_duration, "max_duration")
     timeout = (
         None if statement_timeout is None

@@ -8,13 +8,22 @@ import click
 
 from cascade_tool import catalog, output
 from cascade_tool import plan as planning
-from cascade_tool.cli.options import exit_found_if, json_option, manifest_option, require_url, url_option
+from cascade_tool.cli.options import (
+    exit_found_if,
+    json_option,
+    manifest_option,
+    require_url,
+    schema_option,
+    tenant_url,
+    url_option,
+)
 from cascade_tool.manifest import load_manifest
 
 
 @click.command()
 @manifest_option
 @url_option
+@schema_option
 @json_option()
 @click.option(
     "--strict", is_flag=True,
@@ -27,7 +36,8 @@ from cascade_tool.manifest import load_manifest
     help="Print a query for psql that returns one row per manifest entry, and exit.",
 )
 def verify(
-    manifest_path: Path, database_url: str | None, as_json: bool, strict: bool, print_sql: bool
+    manifest_path: Path, database_url: str | None, tenant_schema: str | None, as_json: bool, strict: bool,
+    print_sql: bool,
 ) -> None:
     """Check a database against the manifest after a deploy; fail loudly on any drift.
 
@@ -47,7 +57,7 @@ def verify(
     if print_sql:
         output.verify_sql(catalog.print_sql(manifest))
         return
-    with catalog.connect(require_url(database_url)) as conn:
+    with catalog.connect(tenant_url(require_url(database_url), tenant_schema)) as conn:
         result = planning.verify(conn, manifest, strict=strict)
     output.verify(result, manifest, as_json=as_json)
     exit_found_if(not result.ok)

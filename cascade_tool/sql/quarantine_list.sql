@@ -11,5 +11,6 @@ SELECT q.revision,
  WHERE (%(revision)s::text IS NULL OR q.revision = %(revision)s::text)
    AND (%(table_schema)s::text IS NULL OR q.table_schema = %(table_schema)s::text)
    AND (%(table_name)s::text IS NULL OR q.table_name = %(table_name)s::text)
+   AND (%(schema)s::text IS NULL OR q.table_schema = %(schema)s::text)
  GROUP BY q.revision, q.table_schema, q.table_name, q.action
  ORDER BY min(q.quarantined_at), q.revision, q.table_schema, q.table_name, q.action

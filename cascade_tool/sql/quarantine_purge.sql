@@ -5,6 +5,7 @@ WITH gone AS (
        AND (%(revision)s::text IS NULL OR q.revision = %(revision)s::text)
        AND (%(table_schema)s::text IS NULL OR q.table_schema = %(table_schema)s::text)
        AND (%(table_name)s::text IS NULL OR q.table_name = %(table_name)s::text)
+       AND (%(schema)s::text IS NULL OR q.table_schema = %(schema)s::text)
     RETURNING q.*
 )
 SELECT g.revision,

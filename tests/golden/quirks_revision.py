@@ -22,6 +22,8 @@ What it does, in whatever database it runs on, without holding locks on many tab
 Interrupted, it can be run again: finished steps are kept and it continues where it stopped.
 downgrade() restores every FK exactly as recorded, the same way, and drops the indexes it built.
 A downgrade restores constraints, not rows that a cascade has deleted.
+Tenants that share a database (a schema each, on search_path) share the records in cascade_tool;
+a run reads back, restores and counts only those of the schemas its entries' tables are in.
 Output: one line per entry ("[12/70] converted public.posts.posts_user_id_fkey (NO ACTION ->
 CASCADE), validated, 41 ms"), one for the indexes built (and one per index that took a second
 or more), lock retries, warnings and a summary.
@@ -99,7 +101,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "3370b2c4933f694daa566e82b687b13aa6ba9975c6e12887b30acb92d70b6210"}
+MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "2b2676978db8f17113391cb5780ddfde2f17cc65f1d5f9be1fb15b5e7553ab53"}
 
 
 def upgrade() -> None:
@@ -179,7 +181,8 @@ def _validate_restored(i: int) -> None:
 def _restore_quarantined_rows() -> None:
     """The FKs this revision created are gone: the rows it quarantined or nulled go back."""
     with _own_transaction():
-        op.execute(sa.text("CALL pg_temp.cascade_tool_restore_revision(:revision)").bindparams(revision=revision))
+        op.execute(sa.text("CALL pg_temp.cascade_tool_restore_revision(:revision, pg_temp.cascade_tool_tenant())")
+                   .bindparams(revision=revision))
 
 
 def _drop_indexes(settings: dict[str, Any]) -> None:
@@ -354,6 +357,7 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
         _set("cascade_tool.notes", "{}")
         _set("cascade_tool.restored", "0")
         _set("cascade_tool.dropped", "0")
+        _set("cascade_tool.tenant", "")  # this run's schemas, worked out by its first step
         yield
 
 
@@ -551,6 +555,32 @@ $cascade_tool$''',
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_ms(p_started timestamptz)
 RETURNS bigint LANGUAGE sql AS $cascade_tool$
     SELECT round(extract(epoch FROM clock_timestamp() - p_started) * 1000)::bigint
+$cascade_tool$''',
+    r'''-- The tenant this run works for: the schemas of the entries' tables (an unqualified name
+-- resolved as the lookup does, first schema on search_path that has it). Tenants that share a
+-- database share the bookkeeping (cascade_tool.fk_changes, created_indexes, quarantined rows);
+-- every record carries its table's schema, and a run reads back, restores, drops and counts only
+-- the records of these schemas. Worked out once per revision run (cascade_tool.tenant).
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_tenant()
+RETURNS text[] LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_schemas text[] := NULLIF(current_setting('cascade_tool.tenant', true), '')::text[];
+BEGIN
+    IF v_schemas IS NULL THEN
+        SELECT COALESCE(array_agg(DISTINCT s.schema_name ORDER BY s.schema_name), ARRAY[]::text[]) INTO v_schemas
+          FROM jsonb_to_recordset(/*entries*/NULL::jsonb) AS e(schema text, "table" text),
+               LATERAL (SELECT COALESCE(e.schema,
+                            (SELECT n.nspname::text FROM pg_catalog.pg_class c
+                               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                               JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS p(nsp, ord)
+                                 ON p.nsp = n.nspname
+                              WHERE c.relname = e."table" AND c.relkind IN ('r', 'p')
+                              ORDER BY p.ord LIMIT 1)) AS schema_name) AS s
+         WHERE s.schema_name IS NOT NULL;
+        PERFORM pg_catalog.set_config('cascade_tool.tenant', v_schemas::text, false);
+    END IF;
+    RETURN v_schemas;
+END
 $cascade_tool$''',
 ]
 
@@ -1653,6 +1683,10 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
         END LOOP;
 
         -- What downgrade needs to restore each FK exactly, kept in the database.
+        -- (The first run in a database creates it; the tenants after it need no "already exists" notices.)
+        IF current_setting('client_min_messages') IN ('debug5', 'debug4', 'debug3', 'debug2', 'debug1', 'log', 'notice') THEN
+            PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+        END IF;
         CREATE SCHEMA IF NOT EXISTS cascade_tool;
         CREATE TABLE IF NOT EXISTS cascade_tool.fk_changes (
             seq bigint GENERATED ALWAYS AS IDENTITY,
@@ -1705,7 +1739,8 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
             END IF;
         END LOOP;
         SELECT count(*) FILTER (WHERE change = 'altered'), count(*) FILTER (WHERE change = 'created')
-          INTO n_converted, n_created FROM cascade_tool.fk_changes WHERE revision = v_revision;
+          INTO n_converted, n_created FROM cascade_tool.fk_changes
+         WHERE revision = v_revision AND table_schema = ANY (pg_temp.cascade_tool_tenant());
         RAISE NOTICE 'cascade-tool revision %: % converted, % created, % unchanged, % skipped',
             v_revision, n_converted, n_created, n_unchanged, n_skipped;
         RETURN;
@@ -1717,7 +1752,8 @@ $cascade_tool$''',
 
 DOWNGRADE_SQL: list[str] = [
     r'''-- Indexes this revision built (recorded before each build), as two statements per index:
--- drop it, then forget it. Indexes it did not build are never touched.
+-- drop it, then forget it. Indexes it did not build, or built for another tenant of this
+-- database (pg_temp.cascade_tool_tenant()), are never touched.
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_index_drops()
 RETURNS TABLE (label text, drop_sql text, forget_sql text)
 LANGUAGE plpgsql AS $cascade_tool$
@@ -1731,7 +1767,7 @@ BEGIN
            format('DELETE FROM cascade_tool.created_indexes WHERE revision = %L AND schema_name = %L AND index_name = %L',
                   i.revision, i.schema_name, i.index_name)
       FROM cascade_tool.created_indexes i
-     WHERE i.revision = 'golden0001'
+     WHERE i.revision = 'golden0001' AND i.schema_name = ANY (pg_temp.cascade_tool_tenant())
      ORDER BY i.schema_name, i.index_name;
 END
 $cascade_tool$''',
@@ -1767,7 +1803,7 @@ BEGIN
         RETURN;
     END IF;
     FOR rec IN SELECT * FROM cascade_tool.fk_changes
-                WHERE revision = v_revision AND entry = p_i
+                WHERE revision = v_revision AND entry = p_i AND table_schema = ANY (pg_temp.cascade_tool_tenant())
                   AND (p_phase = 'restore') = (restored_at IS NULL)
                 ORDER BY seq DESC LOOP
         v_started := clock_timestamp();
@@ -1885,7 +1921,8 @@ BEGIN
                         SELECT c.confrelid::regclass FROM pg_catalog.pg_constraint c
                          WHERE c.conrelid = to_regclass(format('%I.%I', f.table_schema, f.table_name))
                            AND c.conname = f.constraint_name) AS t(r)
-         WHERE f.revision = v_revision AND f.entry = p_i AND t.r IS NOT NULL;
+         WHERE f.revision = v_revision AND f.entry = p_i AND t.r IS NOT NULL
+           AND f.table_schema = ANY (pg_temp.cascade_tool_tenant());
         IF v_tables IS NOT NULL THEN
             PERFORM pg_temp.cascade_tool_locked('cascade_tool_downgrade_entry', p_phase, p_i, v_tables);
         END IF;
@@ -1896,11 +1933,20 @@ BEGIN
             RAISE NOTICE 'cascade-tool revision %: nothing recorded, nothing to restore', v_revision;
             RETURN;
         END IF;
-        SELECT count(*) INTO v_left FROM cascade_tool.fk_changes WHERE revision = v_revision;
+        SELECT count(*) INTO v_left FROM cascade_tool.fk_changes
+         WHERE revision = v_revision AND table_schema = ANY (pg_temp.cascade_tool_tenant());
         IF v_left > 0 THEN
             RAISE EXCEPTION 'cascade-tool: % recorded change(s) of revision % were not restored',
                 v_left, v_revision
                 USING HINT = 'They belong to no entry of this revision file; restore them by hand from cascade_tool.fk_changes.';
+        END IF;
+        IF cardinality(pg_temp.cascade_tool_tenant()) = 0
+           AND EXISTS (SELECT 1 FROM cascade_tool.fk_changes WHERE revision = v_revision) THEN
+            -- none of the entries' tables is on search_path: not a tenant, maybe the wrong session
+            RAISE EXCEPTION 'cascade-tool: downgrade of revision % found none of its tables on search_path (%), so it restored nothing; it recorded changes in schema(s) %',
+                v_revision, current_setting('search_path'),
+                (SELECT string_agg(DISTINCT table_schema, ', ') FROM cascade_tool.fk_changes WHERE revision = v_revision)
+                USING HINT = 'Run it with the tenant''s schema first on search_path; if this tenant has none of these tables, alembic stamp its version instead.';
         END IF;
         RAISE NOTICE 'cascade-tool revision %: % restored, % dropped', v_revision,
             COALESCE(NULLIF(current_setting('cascade_tool.restored', true), ''), '0'),
