@@ -1,13 +1,18 @@
-"""Distributed PostgreSQL: on a Citus coordinator, which manifest entries Citus would reject.
+"""Distributed PostgreSQL: on a Citus coordinator, how each manifest entry will be swapped and
+which entries Citus would reject.
 
-Citus is detected by its extension (pg_extension); how it places each table comes from
-pg_dist_partition (hash-distributed on a column, or a reference table). `citus_problems` is pure:
-the plan's steps and the placements in, one sentence per entry Citus would reject out.
+Citus is detected by its extension (pg_extension). How it places each table comes from
+pg_dist_partition and pg_dist_schema (sql/citus_tables.sql): hash-distributed on a column, a
+reference table, a Citus local table (partmethod 'n', repmodel 's', colocation 0), a table of a
+distributed (tenant) schema, or another single-shard distributed table. A table Citus does not
+know is local to the coordinator. `judge` is pure: one step and the two placements in, the
+verdict out. Every rule in it is checked against a real cluster by tests/test_citus_plan.py,
+which runs the plan's own ALTER TABLE statements there and compares.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
@@ -15,18 +20,92 @@ import psycopg
 from cascade_tool import sqlfile
 from cascade_tool.plan import Step
 
-# Distributed tables by oid: how Citus places each one. partkey is Citus's text form of the
-# distribution column (a Var node); its :varattno is the column's number.
 CITUS_TABLES_SQL = sqlfile.load("citus_tables")
+
+# Placement kinds. "distributed" is hash-distributed on a column; "schema" a table of a
+# distributed schema (schema-based sharding); "single-shard" a distributed table without a
+# distribution column outside such a schema. All three are sharded: FKs between them need colocation.
+LOCAL, CITUS_LOCAL, REFERENCE, DISTRIBUTED, SCHEMA, SINGLE_SHARD = (
+    "local", "citus local", "reference", "distributed", "schema", "single-shard")
+SHARDED = (DISTRIBUTED, SCHEMA, SINGLE_SHARD)
+_NAMES = {
+    LOCAL: "a local table (not in Citus' metadata)",
+    CITUS_LOCAL: "a Citus local table",
+    REFERENCE: "a reference table",
+    DISTRIBUTED: "a distributed table",
+    SCHEMA: "a table of a distributed schema",
+    SINGLE_SHARD: "a single-shard distributed table",
+}
 
 
 @dataclass(frozen=True)
 class Placement:
-    """How Citus places a table: `distributed` (hash, on `column`) or `reference`."""
+    """How Citus places a table: its kind, distribution column (hash only) and colocation group."""
 
     kind: str
-    column: str | None
-    colocation: int | None
+    column: str | None = None
+    colocation: int | None = None
+
+
+LOCAL_PLACEMENT = Placement(LOCAL)
+
+
+@dataclass(frozen=True)
+class CitusEntry:
+    """What Citus will make of one entry the upgrade converts or creates."""
+
+    entry: int
+    table: str
+    columns: list[str]
+    target: str
+    constraint: str | None
+    action: str  # convert | create
+    table_kind: str
+    target_kind: str
+    swap: str  # rename | four-step | add
+    sequential: bool  # the revision sets citus.multi_shard_modify_mode = 'sequential' for it
+    rejected: str | None  # why Citus refuses the new FK; None when it accepts it
+    note: str | None = None  # accepted, with something a person should know
+
+    @property
+    def where(self) -> str:
+        return f"{self.table}({', '.join(self.columns)})"
+
+    @property
+    def how(self) -> str:
+        """How the revision changes it, in a sentence."""
+        if self.swap == "add":
+            text = "created with ADD CONSTRAINT"
+        elif self.swap == "four-step":
+            text = ("four-step swap without RENAME CONSTRAINT (Citus refuses renaming constraints of "
+                    f"{_NAMES[self.table_kind]}): add under a temporary name, drop the old FK, add under "
+                    "the old name, drop the temporary one")
+        else:
+            text = "swap with RENAME CONSTRAINT (a local table)"
+        if self.sequential:
+            text += ("; the revision sets citus.multi_shard_modify_mode = 'sequential' for it "
+                     "(an FK to a reference table)")
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["how"] = self.how
+        return data
+
+
+@dataclass(frozen=True)
+class CitusReport:
+    """The Citus version (None: not a Citus coordinator) and its verdict per entry."""
+
+    version: str | None
+    entries: list[CitusEntry] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> list[str]:
+        return [f"{e.where}: {e.rejected}" for e in self.entries if e.rejected]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "rejected": self.rejected, "entries": [e.to_json() for e in self.entries]}
 
 
 def citus_version(conn: psycopg.Connection[Any]) -> str | None:
@@ -34,51 +113,102 @@ def citus_version(conn: psycopg.Connection[Any]) -> str | None:
     return None if row is None else str(row[0])
 
 
-def citus_problems(steps: list[Step], placements: dict[str, Placement]) -> list[str]:
-    """Why Citus would reject each entry the upgrade would convert or create (pure: `placements`
-    maps schema.table to how Citus places it; tables not in it are local)."""
-    problems: list[str] = []
+def _position(columns: list[str], column: str | None) -> int | None:
+    return columns.index(column) if column in columns else None
+
+
+def judge(step: Step, child: Placement, parent: Placement) -> tuple[str | None, str | None]:
+    """(why Citus rejects the entry's new FK or None, a note or None), from the two placements.
+
+    The rules and Citus' messages they stand for (Citus 13.2, checked by tests on a cluster):
+    sharded -> local: "referenced table must be a distributed table or a reference table";
+    sharded -> Citus local, or sharded -> sharded not colocated: "relations are not colocated or
+    not referencing a reference table"; hash -> hash without the distribution column at the same
+    position on both sides: "Foreign keys are supported in two cases ..."; SET NULL / SET DEFAULT
+    on an FK of a hash-distributed table that includes its distribution column: "SET NULL or SET
+    DEFAULT is not supported ..."; reference or Citus local -> sharded: "foreign keys from
+    reference tables and local tables to distributed tables are not supported"; reference ->
+    local or Citus local: "can only be defined with NO ACTION or RESTRICT behaviors".
+    """
+    c, p = child.kind, parent.kind
+    sets = step.wanted in ("SET NULL", "SET DEFAULT")
+    if c in SHARDED:
+        if p == LOCAL:
+            return (f"Citus needs the referenced table {step.target} to be distributed or a reference table "
+                    "(it is a local table on the coordinator)"), None
+        if p == CITUS_LOCAL:
+            return f"Citus has no FK from {_NAMES[c]} to a Citus local table ({step.target})", None
+        if p in SHARDED and child.colocation != parent.colocation:
+            return f"Citus needs {step.table} and {step.target} colocated for this FK (they are not)", None
+        if c == p == DISTRIBUTED:
+            mine, theirs = _position(step.columns, child.column), _position(step.references, parent.column)
+            if mine is None or mine != theirs:
+                return (f"Citus needs an FK between distributed tables to hold the distribution column "
+                        f"{child.column} at the same position as {step.target}'s {parent.column}"), None
+        if c == DISTRIBUTED and sets and child.column in step.columns:
+            return (f"Citus rejects ON DELETE {step.wanted} on an FK that includes the distribution column "
+                    f"{child.column}; CASCADE, RESTRICT or NO ACTION are allowed"), None
+        return None, None
+    if c in (REFERENCE, CITUS_LOCAL) and p in SHARDED:
+        return f"Citus has no FK from {_NAMES[c]} to {_NAMES[p]} ({step.target})", None
+    if c == REFERENCE and p in (LOCAL, CITUS_LOCAL) and step.wanted not in ("NO ACTION", "RESTRICT"):
+        return (f"Citus allows an FK from a reference table to {_NAMES[p]} ({step.target}) only with "
+                f"ON DELETE NO ACTION or RESTRICT, not {step.wanted}"), None
+    if c == LOCAL and p in SHARDED:
+        return None, (f"Citus accepts it, but the FK checks the coordinator's shell of {step.target}, "
+                      "which holds none of its rows")
+    if c == LOCAL and p in (REFERENCE, CITUS_LOCAL):
+        return None, f"Citus adds {step.table} to its metadata as a Citus local table when the FK is added"
+    return None, None
+
+
+def citus_entries(steps: list[Step], placements: dict[str, Placement]) -> list[CitusEntry]:
+    """Citus' verdict on each entry the upgrade would convert or create (pure: `placements` maps
+    schema.table to how Citus places it; tables not in it are local)."""
+    out: list[CitusEntry] = []
     for step in steps:
         if step.action not in ("convert", "create"):
             continue
-        child, parent = placements.get(step.table), placements.get(step.target)
-        where = f"{step.table}({', '.join(step.columns)})"
-        if child is None and parent is None:
-            continue
-        if child and child.kind == "reference" and parent and parent.kind == "distributed":
-            problems.append(f"{where}: Citus has no foreign key from a reference table to a distributed table")
-            continue
-        if child and parent and child.kind == parent.kind == "distributed":
-            if child.column not in step.columns:
-                problems.append(f"{where}: Citus needs an FK between distributed tables to include the "
-                                f"distribution column {child.column}")
-                continue
-            if child.colocation != parent.colocation:
-                problems.append(f"{where}: Citus needs {step.table} and {step.target} colocated for this FK")
-                continue
-            if step.wanted in ("SET NULL", "SET DEFAULT"):
-                problems.append(f"{where}: Citus rejects ON DELETE {step.wanted} on an FK that includes the "
-                                f"distribution column; only CASCADE (or no action) is allowed here")
-                continue
-        if child and child.kind == "distributed" and parent and parent.kind == "reference":
-            problems.append(f"{where}: an FK from a distributed table to a reference table needs "
-                            "citus.multi_shard_modify_mode = 'sequential' in the upgrade's session "
-                            "(for example options=-c citus.multi_shard_modify_mode=sequential in the URL)")
-    return problems
+        child = placements.get(step.table, LOCAL_PLACEMENT)
+        parent = placements.get(step.target, LOCAL_PLACEMENT)
+        rejected, note = judge(step, child, parent)
+        swap = "add" if step.action == "create" else "rename" if child.kind == LOCAL else "four-step"
+        sequential = parent.kind == REFERENCE and child.kind in SHARDED
+        out.append(CitusEntry(step.entry, step.table, list(step.columns), step.target, step.constraint,
+                              step.action, child.kind, parent.kind, swap, sequential, rejected, note))
+    return out
+
+
+def citus_problems(steps: list[Step], placements: dict[str, Placement]) -> list[str]:
+    """One line per entry Citus would reject (pure)."""
+    return [f"{e.where}: {e.rejected}" for e in citus_entries(steps, placements) if e.rejected]
 
 
 def placements(conn: psycopg.Connection[Any]) -> dict[str, Placement]:
     out: dict[str, Placement] = {}
-    for row in conn.execute(CITUS_TABLES_SQL).fetchall():
-        _, name, method, replication, colocation, column = row
-        # hash-distributed; reference tables are replicated to every node ('t'); the rest (Citus
-        # local tables, append or range distribution) are left to Citus to judge
-        kind = "distributed" if method == "h" else "reference" if method == "n" and replication == "t" else "other"
-        out[str(name)] = Placement(kind, column, colocation)
+    query = CITUS_TABLES_SQL
+    if conn.execute("SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_schema')").fetchone() == (None,):
+        # before Citus 12: no schema-based sharding
+        query = query.replace("pg_catalog.pg_dist_schema s", "(SELECT NULL::oid AS schemaid) s")
+    for row in conn.execute(query).fetchall():
+        _, name, method, replication, colocation, column, in_schema = row
+        if method == "h":
+            kind = DISTRIBUTED
+        elif method == "n" and replication == "t":
+            kind = REFERENCE
+        elif method == "n" and colocation == 0:
+            kind = CITUS_LOCAL
+        elif method == "n":
+            kind = SCHEMA if in_schema else SINGLE_SHARD
+        else:  # append or range distribution: sharded, without a usable column for our rules
+            kind = SINGLE_SHARD
+        out[str(name)] = Placement(kind, column if kind == DISTRIBUTED else None, colocation)
     return out
 
 
-def check(conn: psycopg.Connection[Any], steps: list[Step]) -> tuple[str | None, list[str]]:
-    """The Citus version (None when the extension is absent) and the entries it would reject."""
+def check(conn: psycopg.Connection[Any], steps: list[Step]) -> CitusReport:
+    """The Citus version (None when the extension is absent) and its verdict per entry."""
     version = citus_version(conn)
-    return version, (citus_problems(steps, placements(conn)) if version else [])
+    if version is None:
+        return CitusReport(None)
+    return CitusReport(version, citus_entries(steps, placements(conn)))

@@ -64,6 +64,7 @@ class Step:
     # (validate = "later"); None otherwise, or when an upgrade left its own validation unfinished.
     warning: str | None = None
     validate_sql: str | None = None  # the VALIDATE CONSTRAINT statement, for a NOT VALID FK
+    references: list[str] = field(default_factory=list)  # the referenced columns, when known
 
     @property
     def drift(self) -> bool:
@@ -203,12 +204,21 @@ def _steps(
         builds, swap, validate = _phases(row, row_indexes)
         entry = manifest.active[row.i]
         orphans = None
+        uncounted = ""
         new_key = row.status == "not_unique" and bool(row.add_unique)
         if (row.status == "create" or new_key) and count_orphans and row.orphan_sql:
             if progress:
                 progress(f"counting orphan rows of {row.table_display}")
-            orphans = catalog.count(conn, row.orphan_sql)
+            try:
+                with conn.transaction():  # a savepoint: a refused count leaves the lookup usable
+                    orphans = catalog.count(conn, row.orphan_sql)
+            except psycopg.errors.FeatureNotSupported as exc:
+                # Citus cannot run this join (tables not colocated on the FK's columns); the FK
+                # itself is judged by cascade_tool.distributed
+                uncounted = str(exc).strip().splitlines()[0]
         detail = row.detail
+        if uncounted:
+            detail += f" (orphan rows not counted: {uncounted})"
         warning = validate_sql = validity_advice = None
         if row.status == "not_valid":
             warning, validate_sql, validity_advice = _validity(row, records or {})
@@ -258,6 +268,7 @@ def _steps(
                 advice=validity_advice or _index_advice(row_indexes),
                 warning=warning,
                 validate_sql=validate_sql,
+                references=list(row.references_columns or entry.references or []),
             )
         )
     for entry in manifest.stale:

@@ -35,7 +35,7 @@ def plan_target(target: Target, manifest: Manifest, long_transaction_seconds: fl
             steps = planning.build_steps(conn, manifest)
             conn.rollback()
             checked = preflight.run(conn, manifest, long_transaction_seconds)
-            citus, problems = distributed.check(conn, steps)
+            citus = distributed.check(conn, steps)
             conn.rollback()
         except (psycopg.Error, DatabaseError) as exc:
             return Outcome(target.name, "failed", _first_line(exc))
@@ -46,8 +46,12 @@ def plan_target(target: Target, manifest: Manifest, long_transaction_seconds: fl
               f"{counts['skip']} skipped, {counts['blocked']} blocked; {long_tx} long transaction(s), "
               f"{orphans} orphan row(s), {len(checked.warnings)} preflight warning(s)")
     blocked = [f"{s.table}({', '.join(s.columns)}): {s.detail}" for s in steps if s.action == "blocked"]
-    if citus:
-        detail += f"; Citus {citus}: {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} it cannot convert"
+    problems = citus.rejected
+    if citus.version:
+        swaps = Counter(e.swap for e in citus.entries)
+        detail += (f"; Citus {citus.version}: {swaps['four-step']} four-step swap(s) without rename, "
+                   f"{swaps['rename']} swap(s) with rename, {swaps['add']} to add, "
+                   f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} it would reject")
     if blocked or problems:
         return Outcome(target.name, "blocked", "; ".join([detail, *blocked, *problems]))
     status = "ready" if counts["convert"] or counts["create"] else "nothing-to-do"
