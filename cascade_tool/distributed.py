@@ -12,15 +12,21 @@ which runs the plan's own ALTER TABLE statements there and compares.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
 
 from cascade_tool import sqlfile
+from cascade_tool.errors import DatabaseError
 from cascade_tool.plan import Step
 
 CITUS_TABLES_SQL = sqlfile.load("citus_tables")
+CITUS_PLACEMENTS_SQL = sqlfile.load("citus_placements")
+CITUS_SHARD_FKS_SQL = sqlfile.load("citus_shard_fks")
+# pg_constraint.confdeltype
+ACTION_CODES = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
 # Placement kinds. "distributed" is hash-distributed on a column; "schema" a table of a
 # distributed schema (schema-based sharding); "single-shard" a distributed table without a
@@ -45,6 +51,7 @@ class Placement:
     kind: str
     column: str | None = None
     colocation: int | None = None
+    oid: int | None = None
 
 
 LOCAL_PLACEMENT = Placement(LOCAL)
@@ -191,7 +198,7 @@ def placements(conn: psycopg.Connection[Any]) -> dict[str, Placement]:
         # before Citus 12: no schema-based sharding
         query = query.replace("pg_catalog.pg_dist_schema s", "(SELECT NULL::oid AS schemaid) s")
     for row in conn.execute(query).fetchall():
-        _, name, method, replication, colocation, column, in_schema = row
+        oid, name, method, replication, colocation, column, in_schema = row
         if method == "h":
             kind = DISTRIBUTED
         elif method == "n" and replication == "t":
@@ -202,7 +209,7 @@ def placements(conn: psycopg.Connection[Any]) -> dict[str, Placement]:
             kind = SCHEMA if in_schema else SINGLE_SHARD
         else:  # append or range distribution: sharded, without a usable column for our rules
             kind = SINGLE_SHARD
-        out[str(name)] = Placement(kind, column if kind == DISTRIBUTED else None, colocation)
+        out[str(name)] = Placement(kind, column if kind == DISTRIBUTED else None, colocation, int(oid))
     return out
 
 
@@ -212,3 +219,70 @@ def check(conn: psycopg.Connection[Any], steps: list[Step]) -> CitusReport:
     if version is None:
         return CitusReport(None)
     return CitusReport(version, citus_entries(steps, placements(conn)))
+
+
+@dataclass(frozen=True)
+class ShardDrift:
+    """A shard placement whose copy of an FK disagrees with the manifest (or is missing)."""
+
+    entry: int
+    table: str
+    columns: list[str]
+    constraint: str
+    shard: str  # schema.shard_table
+    node: str  # host:port
+    wanted: str
+    actual: str | None  # None: the shard has no copy of the FK
+
+    @property
+    def detail(self) -> str:
+        found = f"ON DELETE {self.actual}" if self.actual else "no copy of the FK"
+        return (f"{self.table}({', '.join(self.columns)}) {self.constraint}: shard {self.shard} on node "
+                f"{self.node} has {found}, the manifest wants ON DELETE {self.wanted}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["detail"] = self.detail
+        return data
+
+
+def shard_drift(conn: psycopg.Connection[Any], steps: list[Step]) -> list[ShardDrift]:
+    """On a Citus coordinator: every shard placement (on the workers, and on the coordinator for
+    reference and Citus local tables) whose copy of a matching FK does not carry the manifest's
+    ON DELETE. Only entries whose coordinator FK already matches are checked (the others are drift
+    already). Empty when Citus is absent. Reads each node's catalog with run_command_on_all_nodes."""
+    if citus_version(conn) is None:
+        return []
+    placed = placements(conn)
+    checked = [s for s in steps if s.constraint and s.status in ("ok", "not_valid")
+               and placed.get(s.table, LOCAL_PLACEMENT).kind != LOCAL]
+    if not checked:
+        return []
+    relids = sorted({placed[s.table].oid or 0 for s in checked})
+    shards: dict[int, list[tuple[int, str, str, int, str]]] = {}
+    for relid, shardid, schema, shard_relname, nodeid, host, port in conn.execute(
+        CITUS_PLACEMENTS_SQL, {"relids": relids}
+    ).fetchall():
+        shards.setdefault(int(relid), []).append((int(shardid), str(schema), str(shard_relname), int(nodeid),
+                                                  f"{host}:{port}"))
+    # (nodeid, schema, table) -> [(constraint, action, columns)]
+    fks: dict[tuple[int, str, str], list[tuple[str, str, list[str]]]] = {}
+    for nodeid, success, result in conn.execute(CITUS_SHARD_FKS_SQL).fetchall():
+        if not success:
+            raise DatabaseError(f"verify could not read the catalog of Citus node {nodeid}: {result}")
+        for schema, table, conname, code, columns in json.loads(result):
+            fks.setdefault((int(nodeid), schema, table), []).append((conname, ACTION_CODES.get(code, code),
+                                                                     list(columns or [])))
+    out: list[ShardDrift] = []
+    for step in checked:
+        constraint = step.constraint or ""
+        for shardid, schema, shard_relname, nodeid, node in shards.get(placed[step.table].oid or 0, []):
+            copies = fks.get((nodeid, schema, shard_relname), [])
+            named = [c for c in copies if c[0] == f"{constraint}_{shardid}"]
+            # a long name gets a hash instead of the shard id appended: match the columns then
+            same = named or [c for c in copies if c[2] == list(step.columns)]
+            actual = same[0][1] if same else None
+            if actual != step.wanted:
+                out.append(ShardDrift(step.entry, step.table, list(step.columns), constraint,
+                                      f"{schema}.{shard_relname}", node, step.wanted, actual))
+    return out

@@ -303,6 +303,9 @@ class Verification:
     steps: list[Step]
     unlisted: list[Unlisted]
     strict: bool
+    # On a Citus coordinator: shard placements whose copy of an FK disagrees with the manifest
+    # (cascade_tool.distributed.ShardDrift); always drift.
+    shards: list[Any] = field(default_factory=list)
 
     @property
     def drift(self) -> list[Step]:
@@ -316,14 +319,15 @@ class Verification:
     @property
     def ok(self) -> bool:
         """No drift; with --strict, no warning either (NOT VALID FKs, unlisted FKs)."""
-        return not self.drift and not (self.strict and (self.unlisted or self.warnings))
+        return not self.drift and not self.shards and not (self.strict and (self.unlisted or self.warnings))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "strict": self.strict,
             "entries": [s.to_json() for s in self.steps],
-            "drift": len(self.drift),
+            "drift": len(self.drift) + len(self.shards),
+            "shard_drift": [d.to_json() for d in self.shards],
             "warnings": [
                 {
                     "kind": s.warning,
@@ -342,5 +346,7 @@ class Verification:
 def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = False) -> Verification:
     rows = catalog.resolve(conn, manifest)
     steps = _steps(conn, manifest, rows, count_orphans=False, records=catalog.validations(conn))
-    return Verification(steps, _unlisted(conn, manifest, rows), strict)
+    from cascade_tool import distributed  # it imports this module
+
+    return Verification(steps, _unlisted(conn, manifest, rows), strict, distributed.shard_drift(conn, steps))
 

@@ -73,6 +73,7 @@ def verify_target(target: Target, manifest: Manifest, strict: bool = False) -> O
     if result.ok:
         return Outcome(target.name, "ok", f"{len(result.steps)} entries match the manifest")
     drifted = [f"{s.table}({', '.join(s.columns)}): {s.detail}" for s in result.drift]
+    drifted += [d.detail for d in result.shards]
     if strict:
         drifted += [f"{u.table}({', '.join(u.columns)}) {u.constraint}: not in the manifest" for u in result.unlisted]
     shown = "; ".join(drifted[:3]) + (f"; and {len(drifted) - 3} more" if len(drifted) > 3 else "")

@@ -121,6 +121,8 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
                 f"{level}: {where} is NOT VALID: its ON DELETE action applies, but rows written "
                 f"before it was added were never checked; validate it: {step.validate_sql};"
             )
+    for shard in result.shards:
+        lines.append(f"DRIFT: {shard.detail}")
     drift = len(result.drift)
     warned = len(result.warnings)
     if result.ok:
@@ -131,6 +133,8 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
         lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift{note}.")
     else:
         extra = ""
+        if result.shards:
+            extra += f" and {len(result.shards)} shard placement(s) disagree with the manifest"
         if result.strict and result.unlisted:
             extra += f" and {len(result.unlisted)} unlisted FK(s)"
         if result.strict and warned:
