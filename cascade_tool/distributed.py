@@ -13,7 +13,7 @@ which runs the plan's own ALTER TABLE statements there and compares.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -25,6 +25,7 @@ from cascade_tool.plan import Step
 CITUS_TABLES_SQL = sqlfile.load("citus_tables")
 CITUS_PLACEMENTS_SQL = sqlfile.load("citus_placements")
 CITUS_SHARD_FKS_SQL = sqlfile.load("citus_shard_fks")
+CITUS_SHARD_STATS_SQL = sqlfile.load("citus_shard_stats")
 # pg_constraint.confdeltype
 ACTION_CODES = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
@@ -73,6 +74,7 @@ class CitusEntry:
     sequential: bool  # the revision sets citus.multi_shard_modify_mode = 'sequential' for it
     rejected: str | None  # why Citus refuses the new FK; None when it accepts it
     note: str | None = None  # accepted, with something a person should know
+    estimate: str | None = None  # rows and size summed over the table's shards
 
     @property
     def where(self) -> str:
@@ -218,7 +220,10 @@ def check(conn: psycopg.Connection[Any], steps: list[Step]) -> CitusReport:
     version = citus_version(conn)
     if version is None:
         return CitusReport(None)
-    return CitusReport(version, citus_entries(steps, placements(conn)))
+    entries = citus_entries(steps, placements(conn))
+    stats = shard_stats(conn, [e.table for e in entries])
+    return CitusReport(version, [replace(e, estimate=stats[e.table].describe()) if e.table in stats else e
+                                 for e in entries])
 
 
 @dataclass(frozen=True)
@@ -286,3 +291,109 @@ def shard_drift(conn: psycopg.Connection[Any], steps: list[Step]) -> list[ShardD
                 out.append(ShardDrift(step.entry, step.table, list(step.columns), constraint,
                                       f"{schema}.{shard_relname}", node, step.wanted, actual))
     return out
+
+
+@dataclass(frozen=True)
+class ShardStats:
+    """A Citus table's rows and size summed over its shards (one placement each), from the
+    shards' catalog rows. `unknown` counts shards never analyzed (rows from the statistics
+    collector then, size unknown)."""
+
+    shards: int
+    rows: int | None
+    heap_bytes: int
+    total_bytes: int
+    unknown: int
+
+    @property
+    def cost(self) -> str:
+        """The validation cost in preflight's words (sql/preflight.sql's pf_cost)."""
+        if self.unknown:
+            return "unknown"
+        if self.heap_bytes == 0:
+            return "none"
+        if self.heap_bytes < 10 << 20:
+            return "trivial"
+        if self.heap_bytes < 1 << 30:
+            return "small"
+        return "medium" if self.heap_bytes < 10 << 30 else "large"
+
+    def describe(self) -> str:
+        rows = "rows unknown" if self.rows is None else f"about {self.rows} rows"
+        if self.unknown and self.rows is not None:
+            rows += f" (estimated from live tuples in {self.unknown} shard(s) never analyzed)"
+        size = (f"{_pretty(self.total_bytes)} in total" if not self.unknown
+                else "size unknown until its shards are analyzed (ANALYZE on the coordinator reaches every shard)")
+        return f"{rows}, {size}, summed over {self.shards} shard(s)"
+
+
+def _pretty(size: int) -> str:
+    """pg_size_pretty's rounding (bytes, kB, MB, GB, TB)."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if abs(value) < 10 * 1024:
+            return f"{int(round(value))} {unit}"
+        value /= 1024
+    return f"{int(round(value))} TB"
+
+
+def shard_stats(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, ShardStats]:
+    """Rows and sizes of those of `tables` (schema.table) that Citus shards or replicates, summed
+    over one placement per shard; empty without Citus."""
+    if citus_version(conn) is None:
+        return {}
+    placed = placements(conn)
+    out: dict[str, ShardStats] = {}
+    for name in dict.fromkeys(tables):
+        placement = placed.get(name)
+        if placement is None or placement.oid is None:
+            continue
+        rows = heap = total = unknown = shards = 0
+        rows_known = True
+        for _, success, result in conn.execute(CITUS_SHARD_STATS_SQL, {"relid": placement.oid}).fetchall():
+            shards += 1
+            if not success or not result:
+                unknown += 1
+                rows_known = False
+                continue
+            reltuples, relpages, live, extra_pages, block = json.loads(result)
+            analyzed = reltuples >= 0 and not (relpages == 0 and live > 0)
+            if analyzed:
+                rows += int(reltuples)
+            elif live > 0:
+                rows += int(live)
+                unknown += 1
+            else:
+                unknown += 1
+                rows_known = False
+            heap += int(relpages) * int(block)
+            total += (int(relpages) + int(extra_pages)) * int(block)
+        out[name] = ShardStats(shards, rows if rows_known else None, heap, total, unknown)
+    return out
+
+
+def with_shard_costs(conn: psycopg.Connection[Any], findings: tuple[Any, ...]) -> tuple[Any, ...]:
+    """preflight's `table` findings with rows, size and validation cost from the shards, for the
+    tables Citus shards or replicates (the coordinator's shell tables hold no rows)."""
+    tables = [str(f.detail.get("table")) for f in findings if f.kind == "table"]
+    stats = shard_stats(conn, tables) if tables else {}
+    if not stats:
+        return findings
+    out = []
+    for finding in findings:
+        found = stats.get(str(finding.detail.get("table"))) if finding.kind == "table" else None
+        parts = finding.message.rsplit("; ", 2)
+        if found is None or len(parts) != 3:
+            out.append(finding)
+            continue
+        head = f"{finding.object}: {found.describe()}"
+        explain = {"unknown": "its shards were never analyzed: run ANALYZE on the coordinator for estimates",
+                   "none": "empty", "trivial": "under 10 MB to scan", "small": "under 1 GB to scan: seconds",
+                   "medium": "under 10 GB to scan: minutes",
+                   "large": "10 GB or more to scan: VALIDATE may take a long time"}[found.cost]
+        detail = {**finding.detail, "rows_estimate": found.rows, "heap_bytes": found.heap_bytes,
+                  "total_bytes": found.total_bytes, "cost": found.cost, "shards": found.shards,
+                  "shards_unanalyzed": found.unknown, "unanalyzed": found.unknown}
+        message = f"{head}; {parts[1]}; validation cost {found.cost} ({explain})"
+        out.append(type(finding)(finding.severity, finding.kind, finding.object, message, detail))
+    return tuple(out)

@@ -200,6 +200,8 @@ def citus_lines(report: CitusReport) -> list[str]:
         lines.append(f"    REJECTED: {e.rejected}" if e.rejected else f"    {e.how}")
         if e.note:
             lines.append(f"    note: {e.note}")
+        if e.estimate:
+            lines.append(f"    {e.table}: {e.estimate}")
     rejected = len(report.rejected)
     lines.append(f"Citus {report.version}: {rejected} entr{'y' if rejected == 1 else 'ies'} it would reject"
                  + (":" if rejected else "."))
