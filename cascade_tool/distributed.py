@@ -188,6 +188,47 @@ def citus_entries(steps: list[Step], placements: dict[str, Placement]) -> list[C
     return out
 
 
+def four_step(statements: list[str]) -> list[str] | None:
+    """The swap without RENAME CONSTRAINT: ADD under the temporary name NOT VALID, DROP the old
+    FK, ADD under the old name NOT VALID, DROP the temporary one. None when `statements` is not
+    the plain swap (add, drop, rename) this rewrites."""
+    renames = [s for s in statements if " RENAME CONSTRAINT " in s]
+    if len(renames) != 1 or len(statements) != 3 or statements[2] != renames[0]:
+        return None
+    add, drop, rename = statements
+    head, _, tail = rename.partition(" RENAME CONSTRAINT ")
+    tmp, _, name = tail.partition(" TO ")
+    # both names as the lookup quoted them (quote_ident): the new ADD reuses the old name's text
+    marker = f" ADD CONSTRAINT {tmp} "
+    if not name or marker not in add or not add.startswith(head + " ") or not drop.startswith(head + " "):
+        return None
+    return [add, drop, add.replace(marker, f" ADD CONSTRAINT {name} ", 1), f"{head} DROP CONSTRAINT {tmp}"]
+
+
+SEQUENTIAL = "SET LOCAL citus.multi_shard_modify_mode = 'sequential'"
+
+
+def as_on_citus(steps: list[Step], report: CitusReport) -> list[Step]:
+    """The steps with their swap statements as the revision runs them on this coordinator: the
+    four-step swap where Citus refuses the rename, after SET LOCAL of the sequential mode where
+    the revision sets it. Unchanged without Citus."""
+    by_entry = {(e.entry, e.constraint): e for e in report.entries}
+    out: list[Step] = []
+    for step in steps:
+        entry = by_entry.get((step.entry, step.constraint))
+        swap = list(step.swap_statements)
+        if entry is not None and entry.swap == "four-step" and step.constraint:
+            swap = four_step(swap) or swap
+        if entry is not None and entry.sequential and swap:
+            swap = [SEQUENTIAL, *swap]
+        if swap == step.swap_statements:
+            out.append(step)
+            continue
+        out.append(replace(step, swap_statements=swap,
+                           statements=step.index_statements + swap + step.validate_statements))
+    return out
+
+
 def citus_problems(steps: list[Step], placements: dict[str, Placement]) -> list[str]:
     """One line per entry Citus would reject (pure)."""
     return [f"{e.where}: {e.rejected}" for e in citus_entries(steps, placements) if e.rejected]

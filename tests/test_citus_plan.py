@@ -178,6 +178,20 @@ def test_plan_predicts_which_swaps_need_no_rename(citus_db: str) -> None:
         assert (entry.swap == "rename") == ok, (entry.where, entry.swap, message)
         if not ok:
             assert "renaming constraints belonging to distributed tables is currently unsupported" in message
+    # ... and the four-step swap plan shows in their place runs there, keeping the name.
+    shown = {(s.entry, s.constraint): s for s in distributed.as_on_citus(steps, report)}
+    for step, entry in converts:
+        if entry.swap != "four-step":
+            continue
+        swap = shown[(step.entry, step.constraint)].swap_statements
+        assert not any(" RENAME CONSTRAINT " in s for s in swap) and len(swap) == 4, swap
+        with psycopg.connect(citus_db) as conn:
+            for statement in swap:
+                conn.execute(statement)
+            after = conn.execute("SELECT conname, confdeltype::text FROM pg_constraint WHERE contype = 'f' "
+                                 "AND conrelid = %s::regclass", (entry.table,)).fetchall()
+            conn.rollback()
+        assert after == [(entry.constraint, "c")], (entry.where, after)
     sequential = {e.where for e in report.entries if e.sequential}
     assert "public.d_ref(country_id)" in sequential and "t1.notes(country_id)" in sequential
     assert "public.cl(country_id)" not in sequential and "public.regions(country_id)" not in sequential
@@ -198,6 +212,12 @@ def test_plan_cli_on_citus_says_per_entry_and_exits_1(citus_db: str, run_cli: An
     assert "options=-c" not in result.out
     rejected = sum(1 for c in CASES if c[5])
     assert "it would reject:" in result.out and f": {rejected} entries it would reject" in result.out
+    script = run_cli("plan", "--manifest", str(path), "--database-url", citus_db, "--sql").out
+    renames = [line for line in script.splitlines() if " RENAME CONSTRAINT " in line]
+    assert len(renames) == 1 and renames[0].startswith("ALTER TABLE public.local_child "), renames
+    assert "ALTER TABLE public.d_conv DROP CONSTRAINT cascade_tmp_" in script
+    # the entries from a sharded table to a reference table: d_ref, d_ref_setnull, d_ref_distcol, t1.notes
+    assert script.count("SET LOCAL citus.multi_shard_modify_mode = 'sequential';") == 4
     as_json = run_cli("plan", "--manifest", str(path), "--database-url", citus_db, "--json")
     data = json.loads(as_json.out)["citus"]
     assert len(data["rejected"]) == rejected

@@ -37,5 +37,6 @@ def plan(manifest_path: Path, database_url: str | None, as_json: bool, as_sql: b
     with catalog.connect(url) as conn, output.progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
         citus = distributed.check(conn, steps)
+        steps = distributed.as_on_citus(steps, citus)
     output.plan(steps, manifest, as_json=as_json, as_sql=as_sql, citus=citus)
     exit_found_if(any(s.action == "blocked" for s in steps) or bool(citus.rejected))
