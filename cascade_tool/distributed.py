@@ -164,8 +164,8 @@ def judge(step: Step, child: Placement, parent: Placement) -> tuple[str | None, 
         return (f"Citus allows an FK from a reference table to {_NAMES[p]} ({step.target}) only with "
                 f"ON DELETE NO ACTION or RESTRICT, not {step.wanted}"), None
     if c == LOCAL and p in SHARDED:
-        return None, (f"Citus accepts it, but the FK checks the coordinator's shell of {step.target}, "
-                      "which holds none of its rows")
+        return None, (f"Citus accepts this FK from a table it does not manage to {_NAMES[p]}; whether "
+                      "it is enforced on every shard is not something cascade-tool checks: try it on staging")
     if c == LOCAL and p in (REFERENCE, CITUS_LOCAL):
         return None, f"Citus adds {step.table} to its metadata as a Citus local table when the FK is added"
     return None, None

@@ -222,3 +222,4 @@ def test_plan_cli_on_citus_says_per_entry_and_exits_1(citus_db: str, run_cli: An
     data = json.loads(as_json.out)["citus"]
     assert len(data["rejected"]) == rejected
     assert {e["swap"] for e in data["entries"]} == {"add", "rename", "four-step"}
+
