@@ -50,7 +50,7 @@ SET citus.enable_schema_based_sharding = off;
 DIST = [("d_cascade", True), ("d_setnull", True), ("d_setdefault", True), ("d_swapped", True),
         ("d_nodist", True), ("d_noncoloc", False), ("d_ref", True), ("d_ref_setnull", True),
         ("d_ref_distcol", True), ("d_cl", True), ("d_local", True), ("d_tenant", True),
-        ("d_conv", True), ("d_conv_setnull", True)]
+        ("d_conv", True), ("d_conv_setnull", True), ("d_conv_ref", True)]
 
 # (table, columns, target, references, on_delete, rejected by Citus?)
 CASES: list[tuple[str, list[str], str, list[str], str, bool]] = [
@@ -81,6 +81,7 @@ CASES: list[tuple[str, list[str], str, list[str], str, bool]] = [
     ("d_conv", ["tenant_id", "user_id"], "users", ["tenant_id", "id"], "CASCADE", False),
     ("d_conv_setnull", ["tenant_id", "user_id"], "users", ["tenant_id", "id"], "SET NULL", True),
     ("regions2", ["country_id"], "countries", ["id"], "CASCADE", False),
+    ("d_conv_ref", ["country_id"], "countries", ["id"], "CASCADE", False),
     ("cl2", ["country_id"], "countries", ["id"], "CASCADE", False),
     ("local_child", ["parent_id"], "local_parent", ["id"], "CASCADE", False),
     ("t1.posts", ["account_id"], "t1.accounts", ["id"], "CASCADE", False),
@@ -90,6 +91,7 @@ ALTER TABLE d_conv ADD CONSTRAINT d_conv_user_fkey FOREIGN KEY (tenant_id, user_
 ALTER TABLE d_conv_setnull ADD CONSTRAINT d_conv_setnull_user_fkey
   FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id);
 ALTER TABLE regions2 ADD CONSTRAINT regions2_country_fkey FOREIGN KEY (country_id) REFERENCES countries (id);
+ALTER TABLE d_conv_ref ADD CONSTRAINT d_conv_ref_country_fkey FOREIGN KEY (country_id) REFERENCES countries (id);
 """
 
 
@@ -137,7 +139,7 @@ def test_plan_predicts_what_citus_accepts_and_rejects(citus_db: str, run_cli: An
         steps = planning.build_steps(conn, manifest)
         report = distributed.check(conn, steps)
     assert report.version is not None and report.version.startswith("13.")
-    assert [s.action for s in steps] == ["create"] * 23 + ["convert"] * 6
+    assert [s.action for s in steps] == ["create"] * 23 + ["convert"] * 7
     assert len(report.entries) == len(CASES)
     kinds = {(e.table, e.target): (e.table_kind, e.target_kind) for e in report.entries}
     assert kinds[("public.cl2", "public.countries")] == ("citus local", "reference")
@@ -171,7 +173,8 @@ def test_plan_predicts_which_swaps_need_no_rename(citus_db: str) -> None:
     changing = [s for s in steps if s.action in ("convert", "create")]
     converts = [(s, e) for s, e in zip(changing, report.entries, strict=True)
                 if s.action == "convert" and e.rejected is None]
-    assert sorted(e.table_kind for _, e in converts) == ["citus local", "distributed", "local", "reference", "schema"]
+    assert sorted(e.table_kind for _, e in converts) == [
+        "citus local", "distributed", "distributed", "local", "reference", "schema"]
     for step, entry in converts:
         ok, message = _accepted(citus_db, step.swap_statements)
         assert any(" RENAME CONSTRAINT " in s for s in step.swap_statements)
@@ -184,7 +187,8 @@ def test_plan_predicts_which_swaps_need_no_rename(citus_db: str) -> None:
         if entry.swap != "four-step":
             continue
         swap = shown[(step.entry, step.constraint)].swap_statements
-        assert not any(" RENAME CONSTRAINT " in s for s in swap) and len(swap) == 4, swap
+        assert not any(" RENAME CONSTRAINT " in s for s in swap), swap
+        assert len(swap) == (5 if entry.sequential else 4), swap
         with psycopg.connect(citus_db) as conn:
             for statement in swap:
                 conn.execute(statement)
@@ -194,6 +198,7 @@ def test_plan_predicts_which_swaps_need_no_rename(citus_db: str) -> None:
         assert after == [(entry.constraint, "c")], (entry.where, after)
     sequential = {e.where for e in report.entries if e.sequential}
     assert "public.d_ref(country_id)" in sequential and "t1.notes(country_id)" in sequential
+    assert "public.d_conv_ref(country_id)" in sequential
     assert "public.cl(country_id)" not in sequential and "public.regions(country_id)" not in sequential
 
 
@@ -216,8 +221,8 @@ def test_plan_cli_on_citus_says_per_entry_and_exits_1(citus_db: str, run_cli: An
     renames = [line for line in script.splitlines() if " RENAME CONSTRAINT " in line]
     assert len(renames) == 1 and renames[0].startswith("ALTER TABLE public.local_child "), renames
     assert "ALTER TABLE public.d_conv DROP CONSTRAINT cascade_tmp_" in script
-    # the entries from a sharded table to a reference table: d_ref, d_ref_setnull, d_ref_distcol, t1.notes
-    assert script.count("SET LOCAL citus.multi_shard_modify_mode = 'sequential';") == 4
+    # from a sharded table to a reference table: d_ref, d_ref_setnull, d_ref_distcol, t1.notes, d_conv_ref
+    assert script.count("SET LOCAL citus.multi_shard_modify_mode = 'sequential';") == 5
     as_json = run_cli("plan", "--manifest", str(path), "--database-url", citus_db, "--json")
     data = json.loads(as_json.out)["citus"]
     assert len(data["rejected"]) == rejected
