@@ -227,4 +227,14 @@ def test_plan_cli_on_citus_says_per_entry_and_exits_1(citus_db: str, run_cli: An
     data = json.loads(as_json.out)["citus"]
     assert len(data["rejected"]) == rejected
     assert {e["swap"] for e in data["entries"]} == {"add", "rename", "four-step"}
-
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[[targets]]\nname = "coordinator"\nurl = "{citus_db}"\n')
+    fleet_plan = run_cli("fleet", "plan", "--fleet", str(fleet), "--manifest", str(path), "--json")
+    assert fleet_plan.code == 1, fleet_plan.out + fleet_plan.err
+    [target] = json.loads(fleet_plan.out)["targets"]
+    assert target["status"] == "blocked"
+    assert f"{len(data['rejected'])} entries it would reject; " in target["detail"]
+    assert "public.d_conv(tenant_id, user_id)" in target["detail"].split(" four-step swap(s)")[0]
+    assert "public.d_conv_ref(country_id) sequential" in target["detail"]
+    assert "1 (public.local_child(parent_id)) swap(s) with rename" in target["detail"]
+    assert all(line in target["detail"] for line in data["rejected"])

@@ -74,9 +74,11 @@ def test_fleet_plan_and_verify_on_distributed_tenant_schemas(
     assert set(_statuses(plan.out).values()) == {"ready"}
     for detail in _details(plan.out).values():
         assert detail.startswith("4 to convert, 1 to create, 0 unchanged, 0 skipped, 0 blocked;"), detail
-        assert "four-step swap(s) without rename, 0 swap(s) with rename, 1 to add, 0 entries it would reject" \
-            in detail, detail
         assert "; Citus 13." in detail
+    tenant = _details(plan.out)["tenant_a"]
+    assert ("4 (tenant_a.posts(user_id), tenant_a.comments(user_id), tenant_a.comments(post_id), "
+            "tenant_a.legacy_notes(user_id)) four-step swap(s) without rename, 0 swap(s) with rename, "
+            "1 (tenant_a.sessions(user_id)) to add, 0 entries it would reject") in tenant, tenant
     # one tenant's own plan: per entry, tables of a distributed schema, swapped without a rename
     single = tmp_path / "single.toml"
     single.write_text(MANIFEST.read_text())

@@ -48,9 +48,14 @@ def plan_target(target: Target, manifest: Manifest, long_transaction_seconds: fl
     blocked = [f"{s.table}({', '.join(s.columns)}): {s.detail}" for s in steps if s.action == "blocked"]
     problems = citus.rejected
     if citus.version:
-        swaps = Counter(e.swap for e in citus.entries)
-        detail += (f"; Citus {citus.version}: {swaps['four-step']} four-step swap(s) without rename, "
-                   f"{swaps['rename']} swap(s) with rename, {swaps['add']} to add, "
+        def named(swap: str) -> str:
+            """How many entries Citus will change that way, and which (the sequential ones marked)."""
+            these = [e for e in citus.entries if e.swap == swap and not e.rejected]
+            listed = ", ".join(e.where + (" sequential" if e.sequential else "") for e in these)
+            return f"{len(these)}" + (f" ({listed})" if listed else "")
+
+        detail += (f"; Citus {citus.version}: {named('four-step')} four-step swap(s) without rename, "
+                   f"{named('rename')} swap(s) with rename, {named('add')} to add, "
                    f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} it would reject")
     if blocked or problems:
         return Outcome(target.name, "blocked", "; ".join([detail, *blocked, *problems]))
