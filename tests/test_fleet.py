@@ -477,3 +477,20 @@ def test_citus_problems_name_each_entry_citus_would_reject() -> None:
         "public.audit(user_id): Citus has no FK from a reference table to a distributed table (public.users)",
         "public.cl(user_id): Citus has no FK from a Citus local table to a distributed table (public.users)",
     ]
+
+
+def test_four_step_rewrites_the_plain_swap_keeping_quoted_names() -> None:
+    """plan's four-step form of a swap: the old name's quoted text reused, nothing else changed."""
+    from cascade_tool.distributed import four_step
+
+    add = ('ALTER TABLE "My Schema"."Order Lines" ADD CONSTRAINT cascade_tmp_0123456789abcdef FOREIGN KEY '
+           '(user_id) REFERENCES "My Schema".users(id) ON DELETE CASCADE NOT VALID')
+    drop = 'ALTER TABLE "My Schema"."Order Lines" DROP CONSTRAINT "Order Lines TO users"'
+    rename = ('ALTER TABLE "My Schema"."Order Lines" RENAME CONSTRAINT cascade_tmp_0123456789abcdef '
+              'TO "Order Lines TO users"')
+    assert four_step([add, drop, rename]) == [
+        add, drop,
+        add.replace("cascade_tmp_0123456789abcdef", '"Order Lines TO users"'),
+        'ALTER TABLE "My Schema"."Order Lines" DROP CONSTRAINT cascade_tmp_0123456789abcdef',
+    ]
+    assert four_step([add, rename]) is None  # not the plain swap: left as it is
