@@ -384,33 +384,46 @@ def shard_stats(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, S
     if citus_version(conn) is None:
         return {}
     placed = placements(conn)
-    out: dict[str, ShardStats] = {}
-    for name in dict.fromkeys(tables):
-        placement = placed.get(name)
-        if placement is None or placement.oid is None:
+    wanted = {placed[name].oid: name for name in dict.fromkeys(tables)
+              if name in placed and placed[name].oid is not None}
+    if not wanted:
+        return {}
+    # shard id -> (table, schema, shard table, the nodes holding it)
+    shards: dict[int, tuple[str, str, str, list[int]]] = {}
+    for relid, shardid, schema, shard_relname, nodeid, _, _ in conn.execute(
+        CITUS_PLACEMENTS_SQL, {"relids": sorted(oid for oid in wanted if oid is not None)}
+    ).fetchall():
+        shards.setdefault(int(shardid), (wanted[int(relid)], str(schema), str(shard_relname), []))[3].append(
+            int(nodeid))
+    names = sorted({(schema, relname) for _, schema, relname, _ in shards.values()})
+    found: dict[tuple[int, str, str], list[Any]] = {}
+    for nodeid, success, result in conn.execute(
+        CITUS_SHARD_STATS_SQL, {"schemas": [n[0] for n in names], "names": [n[1] for n in names]}
+    ).fetchall():
+        if success:
+            for schema, relname, *numbers in json.loads(result):
+                found[(int(nodeid), schema, relname)] = numbers
+    totals: dict[str, list[int]] = {}  # table -> [shards, rows, heap, total, unknown, rows unknown]
+    for table, schema, relname, nodes in shards.values():
+        acc = totals.setdefault(table, [0, 0, 0, 0, 0, 0])
+        acc[0] += 1
+        numbers = next((found[(n, schema, relname)] for n in sorted(nodes) if (n, schema, relname) in found), None)
+        if numbers is None:
+            acc[4] += 1
+            acc[5] += 1
             continue
-        rows = heap = total = unknown = shards = 0
-        rows_known = True
-        for _, success, result in conn.execute(CITUS_SHARD_STATS_SQL, {"relid": placement.oid}).fetchall():
-            shards += 1
-            if not success or not result:
-                unknown += 1
-                rows_known = False
-                continue
-            reltuples, relpages, live, extra_pages, block = json.loads(result)
-            analyzed = reltuples >= 0 and not (relpages == 0 and live > 0)
-            if analyzed:
-                rows += int(reltuples)
-            elif live > 0:
-                rows += int(live)
-                unknown += 1
+        reltuples, relpages, live, extra_pages, block = numbers
+        if reltuples >= 0 and not (relpages == 0 and live > 0):
+            acc[1] += int(reltuples)
+        else:
+            acc[4] += 1
+            if live > 0:
+                acc[1] += int(live)
             else:
-                unknown += 1
-                rows_known = False
-            heap += int(relpages) * int(block)
-            total += (int(relpages) + int(extra_pages)) * int(block)
-        out[name] = ShardStats(shards, rows if rows_known else None, heap, total, unknown)
-    return out
+                acc[5] += 1
+        acc[2] += int(relpages) * int(block)
+        acc[3] += (int(relpages) + int(extra_pages)) * int(block)
+    return {table: ShardStats(a[0], None if a[5] else a[1], a[2], a[3], a[4]) for table, a in totals.items()}
 
 
 def with_shard_costs(conn: psycopg.Connection[Any], findings: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -1,5 +1,5 @@
 -- cascade-tool verify on a Citus coordinator: every shard placement of the given tables, and the
--- node that holds it. One parameter: %(relids)s, an array of the tables' oids. shard_relname is
+-- node that holds it. One parameter: relids, an array of the tables' oids. shard_relname is
 -- the shard's own name (Citus appends the shard id, or a hash when the name would be too long).
 SELECT s.logicalrelid::oid AS relid, s.shardid, n.nspname::text AS schema_name,
        (pg_catalog.parse_ident(pg_catalog.shard_name(s.logicalrelid, s.shardid)))[
