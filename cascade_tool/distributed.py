@@ -117,6 +117,15 @@ class CitusReport:
         return {"version": self.version, "rejected": self.rejected, "entries": [e.to_json() for e in self.entries]}
 
 
+def _rows(conn: psycopg.Connection[Any], query: str, params: dict[str, Any], doing: str) -> list[Any]:
+    """The rows of one of the Citus queries; a failure is one line naming what was being done."""
+    try:
+        return conn.execute(query, params).fetchall()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseError(f"Citus: {doing}: {first}") from None
+
+
 def citus_version(conn: psycopg.Connection[Any]) -> str | None:
     row = conn.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'citus'").fetchone()
     return None if row is None else str(row[0])
@@ -306,14 +315,14 @@ def shard_drift(conn: psycopg.Connection[Any], steps: list[Step]) -> list[ShardD
         return []
     relids = sorted({placed[s.table].oid or 0 for s in checked})
     shards: dict[int, list[tuple[int, str, str, int, str]]] = {}
-    for relid, shardid, schema, shard_relname, nodeid, host, port in conn.execute(
-        CITUS_PLACEMENTS_SQL, {"relids": relids}
-    ).fetchall():
+    for relid, shardid, schema, shard_relname, nodeid, host, port in _rows(
+        conn, CITUS_PLACEMENTS_SQL, {"relids": relids}, "verify could not list the shard placements"
+    ):
         shards.setdefault(int(relid), []).append((int(shardid), str(schema), str(shard_relname), int(nodeid),
                                                   f"{host}:{port}"))
     # (nodeid, schema, table) -> [(constraint, action, columns)]
     fks: dict[tuple[int, str, str], list[tuple[str, str, list[str]]]] = {}
-    for nodeid, success, result in conn.execute(CITUS_SHARD_FKS_SQL).fetchall():
+    for nodeid, success, result in _rows(conn, CITUS_SHARD_FKS_SQL, {}, "verify could not read the nodes' FKs"):
         if not success:
             raise DatabaseError(f"verify could not read the catalog of Citus node {nodeid}: {result}")
         for schema, table, conname, code, columns in json.loads(result):
@@ -390,16 +399,18 @@ def shard_stats(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, S
         return {}
     # shard id -> (table, schema, shard table, the nodes holding it)
     shards: dict[int, tuple[str, str, str, list[int]]] = {}
-    for relid, shardid, schema, shard_relname, nodeid, _, _ in conn.execute(
-        CITUS_PLACEMENTS_SQL, {"relids": sorted(oid for oid in wanted if oid is not None)}
-    ).fetchall():
+    for relid, shardid, schema, shard_relname, nodeid, _, _ in _rows(
+        conn, CITUS_PLACEMENTS_SQL, {"relids": sorted(oid for oid in wanted if oid is not None)},
+        "could not list the shard placements",
+    ):
         shards.setdefault(int(shardid), (wanted[int(relid)], str(schema), str(shard_relname), []))[3].append(
             int(nodeid))
     names = sorted({(schema, relname) for _, schema, relname, _ in shards.values()})
     found: dict[tuple[int, str, str], list[Any]] = {}
-    for nodeid, success, result in conn.execute(
-        CITUS_SHARD_STATS_SQL, {"schemas": [n[0] for n in names], "names": [n[1] for n in names]}
-    ).fetchall():
+    for nodeid, success, result in _rows(
+        conn, CITUS_SHARD_STATS_SQL, {"schemas": [n[0] for n in names], "names": [n[1] for n in names]},
+        "could not read the shards' sizes",
+    ):
         if success:
             for schema, relname, *numbers in json.loads(result):
                 found[(int(nodeid), schema, relname)] = numbers
