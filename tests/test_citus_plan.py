@@ -196,6 +196,18 @@ def test_plan_predicts_which_swaps_need_no_rename(citus_db: str) -> None:
                                  "AND conrelid = %s::regclass", (entry.table,)).fetchall()
             conn.rollback()
         assert after == [(entry.constraint, "c")], (entry.where, after)
+    # Why the sequential mode: after a parallel read of the distributed table in the same
+    # transaction (as an orphan check does), Citus refuses an FK to a reference table, unless the
+    # transaction runs in sequential mode; an FK between distributed tables does not need it.
+    for step, entry in converts:
+        if entry.table_kind != "distributed":
+            continue
+        swap = [s for s in shown[(step.entry, step.constraint)].swap_statements if s != distributed.SEQUENTIAL]
+        parallel, message = _accepted(citus_db, [f"SELECT count(*) FROM {entry.table}", *swap])
+        assert parallel != entry.sequential, (entry.where, message)
+        if entry.sequential:
+            assert "because there was a parallel operation on a distributed table" in message
+            assert _accepted(citus_db, [distributed.SEQUENTIAL, f"SELECT count(*) FROM {entry.table}", *swap])[0]
     sequential = {e.where for e in report.entries if e.sequential}
     assert "public.d_ref(country_id)" in sequential and "t1.notes(country_id)" in sequential
     assert "public.d_conv_ref(country_id)" in sequential
