@@ -36,6 +36,8 @@ CREATE TABLE cl2 (id int PRIMARY KEY, country_id int REFERENCES countries (id));
 CREATE TABLE local_parent (id int PRIMARY KEY);
 CREATE TABLE local_child (id int PRIMARY KEY, parent_id int REFERENCES local_parent (id));
 CREATE TABLE plain (id int PRIMARY KEY, tenant_id bigint, user_id bigint);
+CREATE TABLE single (id int PRIMARY KEY, tenant_id bigint, user_id bigint, country_id int);
+SELECT create_distributed_table('single', NULL);
 SET citus.enable_schema_based_sharding = on;
 CREATE SCHEMA t1;
 CREATE TABLE t1.accounts (id bigint PRIMARY KEY);
@@ -77,6 +79,8 @@ CASES: list[tuple[str, list[str], str, list[str], str, bool]] = [
     ("t1.notes", ["user_id"], "t2.accounts", ["id"], "CASCADE", True),
     ("t1.notes", ["country_id"], "countries", ["id"], "CASCADE", False),
     ("t1.notes", ["tenant_id", "user_id"], "users", ["tenant_id", "id"], "CASCADE", True),
+    ("single", ["tenant_id", "user_id"], "users", ["tenant_id", "id"], "CASCADE", True),
+    ("single", ["country_id"], "countries", ["id"], "SET NULL", False),
     # existing FKs (NO ACTION) the upgrade converts
     ("d_conv", ["tenant_id", "user_id"], "users", ["tenant_id", "id"], "CASCADE", False),
     ("d_conv_setnull", ["tenant_id", "user_id"], "users", ["tenant_id", "id"], "SET NULL", True),
@@ -139,7 +143,7 @@ def test_plan_predicts_what_citus_accepts_and_rejects(citus_db: str, run_cli: An
         steps = planning.build_steps(conn, manifest)
         report = distributed.check(conn, steps)
     assert report.version is not None and report.version.startswith("13.")
-    assert [s.action for s in steps] == ["create"] * 23 + ["convert"] * 7
+    assert [s.action for s in steps] == ["create"] * 25 + ["convert"] * 7
     assert len(report.entries) == len(CASES)
     kinds = {(e.table, e.target): (e.table_kind, e.target_kind) for e in report.entries}
     assert kinds[("public.cl2", "public.countries")] == ("citus local", "reference")
@@ -147,6 +151,7 @@ def test_plan_predicts_what_citus_accepts_and_rejects(citus_db: str, run_cli: An
     assert kinds[("public.local_child", "public.local_parent")] == ("local", "local")
     assert kinds[("public.d_noncoloc", "public.users")] == ("distributed", "distributed")
     assert kinds[("public.regions", "public.countries")] == ("reference", "reference")
+    assert kinds[("public.single", "public.countries")] == ("single-shard", "reference")
 
     mismatches = []
     changing = [s for s in steps if s.action in ("convert", "create")]
@@ -234,8 +239,9 @@ def test_plan_cli_on_citus_says_per_entry_and_exits_1(citus_db: str, run_cli: An
     renames = [line for line in script.splitlines() if " RENAME CONSTRAINT " in line]
     assert len(renames) == 1 and renames[0].startswith("ALTER TABLE public.local_child "), renames
     assert "ALTER TABLE public.d_conv DROP CONSTRAINT cascade_tmp_" in script
-    # from a sharded table to a reference table: d_ref, d_ref_setnull, d_ref_distcol, t1.notes, d_conv_ref
-    assert script.count("SET LOCAL citus.multi_shard_modify_mode = 'sequential';") == 5
+    # from a sharded table to a reference table: d_ref, d_ref_setnull, d_ref_distcol, t1.notes, single,
+    # d_conv_ref
+    assert script.count("SET LOCAL citus.multi_shard_modify_mode = 'sequential';") == 6
     as_json = run_cli("plan", "--manifest", str(path), "--database-url", citus_db, "--json")
     data = json.loads(as_json.out)["citus"]
     assert len(data["rejected"]) == rejected
