@@ -220,7 +220,8 @@ SEQUENTIAL = "SET LOCAL citus.multi_shard_modify_mode = 'sequential'"
 def as_on_citus(steps: list[Step], report: CitusReport) -> list[Step]:
     """The steps with their swap statements as the revision runs them on this coordinator: the
     four-step swap where Citus refuses the rename, after SET LOCAL of the sequential mode where
-    the revision sets it. Unchanged without Citus."""
+    the revision sets it. Unchanged without Citus, and where the lookup's statements already
+    take that form."""
     by_entry = {(e.entry, e.constraint): e for e in report.entries}
     out: list[Step] = []
     for step in steps:
@@ -228,7 +229,7 @@ def as_on_citus(steps: list[Step], report: CitusReport) -> list[Step]:
         swap = list(step.swap_statements)
         if entry is not None and entry.swap == "four-step" and step.constraint:
             swap = four_step(swap) or swap
-        if entry is not None and entry.sequential and swap:
+        if entry is not None and entry.sequential and swap and not any("multi_shard_modify_mode" in s for s in swap):
             swap = [SEQUENTIAL, *swap]
         if swap == step.swap_statements:
             out.append(step)
