@@ -64,6 +64,7 @@ class Step:
     # (validate = "later"); None otherwise, or when an upgrade left its own validation unfinished.
     warning: str | None = None
     validate_sql: str | None = None  # the VALIDATE CONSTRAINT statement, for a NOT VALID FK
+    references: list[str] = field(default_factory=list)  # the referenced columns, when known
 
     @property
     def drift(self) -> bool:
@@ -203,12 +204,21 @@ def _steps(
         builds, swap, validate = _phases(row, row_indexes)
         entry = manifest.active[row.i]
         orphans = None
+        uncounted = ""
         new_key = row.status == "not_unique" and bool(row.add_unique)
         if (row.status == "create" or new_key) and count_orphans and row.orphan_sql:
             if progress:
                 progress(f"counting orphan rows of {row.table_display}")
-            orphans = catalog.count(conn, row.orphan_sql)
+            try:
+                with conn.transaction():  # a savepoint: a refused count leaves the lookup usable
+                    orphans = catalog.count(conn, row.orphan_sql)
+            except psycopg.errors.FeatureNotSupported as exc:
+                # Citus cannot run this join (tables not colocated on the FK's columns); the FK
+                # itself is judged by cascade_tool.distributed
+                uncounted = str(exc).strip().splitlines()[0]
         detail = row.detail
+        if uncounted:
+            detail += f" (orphan rows not counted: {uncounted})"
         warning = validate_sql = validity_advice = None
         if row.status == "not_valid":
             warning, validate_sql, validity_advice = _validity(row, records or {})
@@ -258,6 +268,7 @@ def _steps(
                 advice=validity_advice or _index_advice(row_indexes),
                 warning=warning,
                 validate_sql=validate_sql,
+                references=list(row.references_columns or entry.references or []),
             )
         )
     for entry in manifest.stale:
@@ -292,6 +303,9 @@ class Verification:
     steps: list[Step]
     unlisted: list[Unlisted]
     strict: bool
+    # On a Citus coordinator: shard placements whose copy of an FK disagrees with the manifest
+    # (cascade_tool.distributed.ShardDrift); always drift.
+    shards: list[Any] = field(default_factory=list)
 
     @property
     def drift(self) -> list[Step]:
@@ -305,14 +319,15 @@ class Verification:
     @property
     def ok(self) -> bool:
         """No drift; with --strict, no warning either (NOT VALID FKs, unlisted FKs)."""
-        return not self.drift and not (self.strict and (self.unlisted or self.warnings))
+        return not self.drift and not self.shards and not (self.strict and (self.unlisted or self.warnings))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "strict": self.strict,
             "entries": [s.to_json() for s in self.steps],
-            "drift": len(self.drift),
+            "drift": len(self.drift) + len(self.shards),
+            "shard_drift": [d.to_json() for d in self.shards],
             "warnings": [
                 {
                     "kind": s.warning,
@@ -331,5 +346,7 @@ class Verification:
 def verify(conn: psycopg.Connection[Any], manifest: Manifest, *, strict: bool = False) -> Verification:
     rows = catalog.resolve(conn, manifest)
     steps = _steps(conn, manifest, rows, count_orphans=False, records=catalog.validations(conn, rows))
-    return Verification(steps, _unlisted(conn, manifest, rows), strict)
+    from cascade_tool import distributed  # it imports this module
+
+    return Verification(steps, _unlisted(conn, manifest, rows), strict, distributed.shard_drift(conn, steps))
 

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from cascade_tool import sqlfile
+from cascade_tool import distributed, sqlfile
 from cascade_tool.catalog import ENTRIES_SLOT
 from cascade_tool.errors import DatabaseError
 from cascade_tool.manifest import Manifest
@@ -137,6 +137,9 @@ def run(
         with conn.cursor(row_factory=class_row(_FindingRow)) as cur:
             cur.execute(sql.encode(), params)
             rows = cur.fetchall()
+        findings = tuple(Finding(r.severity, r.kind, r.object, r.message, dict(r.detail or {})) for r in rows)
+        # On a Citus coordinator, rows and sizes come from the shards, not the empty shell tables.
+        findings = distributed.with_shard_costs(conn, findings)
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseError(f"preflight query failed: {first}") from None
@@ -145,8 +148,4 @@ def run(
             conn.rollback()
             conn.autocommit = autocommit
     elapsed = time.monotonic() - started
-    findings = tuple(
-        Finding(r.severity, r.kind, r.object, r.message, dict(r.detail or {}))
-        for r in rows
-    )
     return Preflight(findings, version, database, elapsed)

@@ -442,19 +442,22 @@ def test_one_schema_target_per_database_runs_before_its_siblings() -> None:
     assert targets[0].database == "h/shared"
 
 
-def _step(table: str, target: str, columns: list[str], wanted: str, action: str = "convert") -> Step:
+def _step(table: str, target: str, columns: list[str], wanted: str, action: str = "convert",
+          references: list[str] | None = None) -> Step:
     return Step(entry=0, group=None, table=table, columns=columns, target=target, constraint="fk",
                 status=action, detail="", wanted=wanted, actual="NO ACTION", validated=True, optional=False,
-                matches=1, action=action)
+                matches=1, action=action, references=references or ["id"])
 
 
 def test_citus_problems_name_each_entry_citus_would_reject() -> None:
+    """The pure rules; tests/test_citus_plan.py checks each against a real cluster."""
     placements = {
         "public.users": Placement("distributed", "id", 1),
         "public.orders": Placement("distributed", "user_id", 1),
         "public.visits": Placement("distributed", "site_id", 1),
         "public.countries": Placement("reference", None, 2),
         "public.audit": Placement("reference", None, 2),
+        "public.cl": Placement("citus local", None, 0),
     }
     steps = [
         _step("public.orders", "public.users", ["user_id"], "CASCADE"),
@@ -464,15 +467,30 @@ def test_citus_problems_name_each_entry_citus_would_reject() -> None:
         _step("public.orders", "public.countries", ["country_id"], "CASCADE"),
         _step("public.notes", "public.local_users", ["user_id"], "SET NULL"),
         _step("public.orders", "public.users", ["user_id"], "SET NULL", action="leave"),
+        _step("public.cl", "public.users", ["user_id"], "CASCADE"),
     ]
     assert citus_problems(steps, placements) == [
         "public.orders(user_id): Citus rejects ON DELETE SET NULL on an FK that includes the distribution "
-        "column; only CASCADE (or no action) is allowed here",
-        "public.visits(user_id): Citus needs an FK between distributed tables to include the distribution "
-        "column site_id",
-        "public.audit(user_id): Citus has no foreign key from a reference table to a distributed table",
-        "public.orders(country_id): an FK from a distributed table to a reference table needs "
-        "citus.multi_shard_modify_mode = 'sequential' in the upgrade's session (for example "
-        "options=-c citus.multi_shard_modify_mode=sequential in the URL)",
+        "column user_id; CASCADE, RESTRICT or NO ACTION are allowed",
+        "public.visits(user_id): Citus needs an FK between distributed tables to hold the distribution "
+        "column site_id at the same position as public.users's id",
+        "public.audit(user_id): Citus has no FK from a reference table to a distributed table (public.users)",
+        "public.cl(user_id): Citus has no FK from a Citus local table to a distributed table (public.users)",
     ]
 
+
+def test_four_step_rewrites_the_plain_swap_keeping_quoted_names() -> None:
+    """plan's four-step form of a swap: the old name's quoted text reused, nothing else changed."""
+    from cascade_tool.distributed import four_step
+
+    add = ('ALTER TABLE "My Schema"."Order Lines" ADD CONSTRAINT cascade_tmp_0123456789abcdef FOREIGN KEY '
+           '(user_id) REFERENCES "My Schema".users(id) ON DELETE CASCADE NOT VALID')
+    drop = 'ALTER TABLE "My Schema"."Order Lines" DROP CONSTRAINT "Order Lines TO users"'
+    rename = ('ALTER TABLE "My Schema"."Order Lines" RENAME CONSTRAINT cascade_tmp_0123456789abcdef '
+              'TO "Order Lines TO users"')
+    assert four_step([add, drop, rename]) == [
+        add, drop,
+        add.replace("cascade_tmp_0123456789abcdef", '"Order Lines TO users"'),
+        'ALTER TABLE "My Schema"."Order Lines" DROP CONSTRAINT cascade_tmp_0123456789abcdef',
+    ]
+    assert four_step([add, rename]) is None  # not the plain swap: left as it is

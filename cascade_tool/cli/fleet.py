@@ -94,8 +94,9 @@ def fleet_plan(fleet_path: Path | None, targets_query: str | None, targets_url: 
     """Per target, what an upgrade would do, and what would stop it (read-only).
 
     Counts per target: entries to convert, to create, unchanged, skipped and blocked; long
-    transactions, orphan rows, preflight warnings. On a Citus coordinator, the entries Citus
-    would reject, and why. Statuses: ready, nothing-to-do, blocked, failed, unreachable.
+    transactions, orphan rows, preflight warnings. On a Citus coordinator, the entries to change
+    by four-step swap (no RENAME CONSTRAINT), by swap with a rename and by adding an FK, and
+    the entries Citus would reject, and why. Statuses: ready, nothing-to-do, blocked, failed, unreachable.
 
     Exit codes: 0 every target is ready or has nothing to do; 1 a target is blocked, failed,
     unreachable or not run; 2 usage or input error.

@@ -35,7 +35,8 @@ def plan(manifest_path: Path, database_url: str | None, tenant_schema: str | Non
     Lists the exact statements per FK, what it would leave alone and why, what it would skip,
     and what would stop it (orphan rows for an FK it must create).
 
-    On a Citus coordinator, also the entries Citus would reject, and why.
+    On a Citus coordinator, also per entry: what kind of Citus table it is, how the revision
+    will swap its FK there, and whether Citus would reject the new FK, and why.
 
     Exit codes: 0 the upgrade would run (or there is nothing to do); 1 it would stop
     (blocked entries, or entries Citus would reject); 2 usage, input or connection error.
@@ -44,6 +45,7 @@ def plan(manifest_path: Path, database_url: str | None, tenant_schema: str | Non
     url = tenant_url(require_url(database_url), tenant_schema)
     with catalog.connect(url) as conn, output.progress_status("looking up the manifest") as status:
         steps = planning.build_steps(conn, manifest, progress=status)
-        citus, rejected = distributed.check(conn, steps)
-    output.plan(steps, manifest, as_json=as_json, as_sql=as_sql, citus=citus, rejected=rejected)
-    exit_found_if(any(s.action == "blocked" for s in steps) or bool(rejected))
+        citus = distributed.check(conn, steps)
+        steps = distributed.as_on_citus(steps, citus)
+    output.plan(steps, manifest, as_json=as_json, as_sql=as_sql, citus=citus)
+    exit_found_if(any(s.action == "blocked" for s in steps) or bool(citus.rejected))

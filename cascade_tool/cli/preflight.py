@@ -32,7 +32,8 @@ def preflight(manifest_path: Path, database_url: str | None, as_json: bool, long
       - sessions holding or waiting for locks on the manifest's tables, the tables they
         reference, or their partitions (the swap would wait for them);
       - per entry: estimated rows, size, whether an index covers the FK columns, and a rough
-        validation cost (partitioned tables summed over their partitions);
+        validation cost (partitioned tables summed over their partitions; on a Citus
+        coordinator, tables Citus shards or replicates summed over their shards);
       - on PostgreSQL 17 and earlier, partitioned tables whose FK is validated inside the swap;
       - max_locks_per_transaction against the lock slots of the largest swap step.
     The query is written to be embedded verbatim in the generated revision, whose upgrade

@@ -43,7 +43,8 @@ def verify(
 
     Drift: an FK whose ON DELETE differs from the manifest, an FK that is NOT ENFORCED, a
     missing FK, a missing table/column the manifest does not mark optional, or an FK an upgrade
-    swapped or created and did not finish validating.
+    swapped or created and did not finish validating. On a Citus coordinator, also a shard
+    placement (on any node) whose copy of a matching FK has another ON DELETE, or none.
 
     Warnings (each with the VALIDATE CONSTRAINT statement that clears it): an FK that is NOT
     VALID with the right ON DELETE (as it was before the upgrade; its action applies all the

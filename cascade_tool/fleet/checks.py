@@ -35,7 +35,7 @@ def plan_target(target: Target, manifest: Manifest, long_transaction_seconds: fl
             steps = planning.build_steps(conn, manifest)
             conn.rollback()
             checked = preflight.run(conn, manifest, long_transaction_seconds)
-            citus, problems = distributed.check(conn, steps)
+            citus = distributed.check(conn, steps)
             conn.rollback()
         except (psycopg.Error, DatabaseError) as exc:
             return Outcome(target.name, "failed", _first_line(exc))
@@ -46,8 +46,17 @@ def plan_target(target: Target, manifest: Manifest, long_transaction_seconds: fl
               f"{counts['skip']} skipped, {counts['blocked']} blocked; {long_tx} long transaction(s), "
               f"{orphans} orphan row(s), {len(checked.warnings)} preflight warning(s)")
     blocked = [f"{s.table}({', '.join(s.columns)}): {s.detail}" for s in steps if s.action == "blocked"]
-    if citus:
-        detail += f"; Citus {citus}: {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} it cannot convert"
+    problems = citus.rejected
+    if citus.version:
+        def named(swap: str) -> str:
+            """How many entries Citus will change that way, and which (the sequential ones marked)."""
+            these = [e for e in citus.entries if e.swap == swap and not e.rejected]
+            listed = ", ".join(e.where + (" sequential" if e.sequential else "") for e in these)
+            return f"{len(these)}" + (f" ({listed})" if listed else "")
+
+        detail += (f"; Citus {citus.version}: {named('four-step')} four-step swap(s) without rename, "
+                   f"{named('rename')} swap(s) with rename, {named('add')} to add, "
+                   f"{len(problems)} entr{'y' if len(problems) == 1 else 'ies'} it would reject")
     if blocked or problems:
         return Outcome(target.name, "blocked", "; ".join([detail, *blocked, *problems]))
     status = "ready" if counts["convert"] or counts["create"] else "nothing-to-do"
@@ -71,6 +80,7 @@ def verify_target(target: Target, manifest: Manifest, strict: bool = False) -> O
         note = f"; {warned} NOT VALID (warnings: --strict fails on them)" if warned else ""
         return Outcome(target.name, "ok", f"{len(result.steps)} entries match the manifest{note}")
     drifted = [f"{s.table}({', '.join(s.columns)}): {s.detail}" for s in result.drift]
+    drifted += [d.detail for d in result.shards]
     if strict:  # as verify --strict: NOT VALID FKs (pending validations too) and unlisted FKs fail
         drifted += [f"{s.table}({', '.join(s.columns)}) {s.constraint}: NOT VALID (--strict)" for s in result.warnings]
         drifted += [f"{u.table}({', '.join(u.columns)}) {u.constraint}: not in the manifest" for u in result.unlisted]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from cascade_tool.plan import Step, Verification
 
 if TYPE_CHECKING:
     from cascade_tool.demo import DemoEvent
+    from cascade_tool.distributed import CitusReport
     from cascade_tool.revisions import CheckResult
     from cascade_tool.validate import Outcome, ValidationRun
 
@@ -120,6 +121,8 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
                 f"{level}: {where} is NOT VALID: its ON DELETE action applies, but rows written "
                 f"before it was added were never checked; validate it: {step.validate_sql};"
             )
+    for shard in result.shards:
+        lines.append(f"DRIFT: {shard.detail}")
     drift = len(result.drift)
     warned = len(result.warnings)
     if result.ok:
@@ -130,6 +133,8 @@ def print_verification(result: Verification, manifest: Manifest) -> None:
         lines.append(f"OK: {len(result.steps)} entries match the manifest, no drift{note}.")
     else:
         extra = ""
+        if result.shards:
+            extra += f" and {len(result.shards)} shard placement(s) disagree with the manifest"
         if result.strict and result.unlisted:
             extra += f" and {len(result.unlisted)} unlisted FK(s)"
         if result.strict and warned:
@@ -167,22 +172,41 @@ def generate_check(result: CheckResult, manifest_path: Path) -> None:
 
 def plan(
     steps: list[Step], manifest: Manifest, *, as_json: bool, as_sql: bool,
-    citus: str | None = None, rejected: Sequence[str] = (),
+    citus: CitusReport | None = None,
 ) -> None:
-    """The plan (text, JSON or SQL); on a Citus coordinator, what Citus would reject (on stderr
-    when stdout holds JSON or SQL)."""
+    """The plan (text, JSON or SQL); on a Citus coordinator, how each entry will be changed there
+    and what Citus would reject (on stderr when stdout holds JSON or SQL)."""
+    on_citus = citus is not None and citus.version is not None
     if as_json:
-        extra = {"citus": {"version": citus, "rejected": list(rejected)}} if citus else {}
+        extra = {"citus": citus.to_json()} if citus is not None and on_citus else {}
         echo_json({"entries": [s.to_json() for s in steps], **extra})
     elif as_sql:
         click.echo(plan_script(steps, manifest), nl=False)
     else:
         print_plan(steps, manifest)
-    if citus:
-        click.echo(f"Citus {citus}: {len(rejected)} entr{'y' if len(rejected) == 1 else 'ies'} it would reject"
-                   + (":" if rejected else "."), err=as_json or as_sql)
-        for line in rejected:
-            click.echo(f"  {line}", err=as_json or as_sql)
+    if citus is not None and on_citus:
+        for line in citus_lines(citus):
+            click.echo(line, err=as_json or as_sql)
+
+
+def citus_lines(report: CitusReport) -> list[str]:
+    """Per entry to convert or create: the two tables' kinds, how it is swapped, and Citus'
+    verdict; then the count of entries Citus would reject."""
+    lines = [f"\nCitus {report.version} coordinator: {len(report.entries)} entr"
+             f"{'y' if len(report.entries) == 1 else 'ies'} to change"]
+    for e in report.entries:
+        name = f" {e.constraint}" if e.constraint else ""
+        lines.append(f"  {e.where}{name} -> {e.target} ({e.table_kind} -> {e.target_kind}):")
+        lines.append(f"    REJECTED: {e.rejected}" if e.rejected else f"    {e.how}")
+        if e.note:
+            lines.append(f"    note: {e.note}")
+        if e.estimate:
+            lines.append(f"    {e.table}: {e.estimate}")
+    rejected = len(report.rejected)
+    lines.append(f"Citus {report.version}: {rejected} entr{'y' if rejected == 1 else 'ies'} it would reject"
+                 + (":" if rejected else "."))
+    lines += [f"  {line}" for line in report.rejected]
+    return lines
 
 
 def plan_script(steps: list[Step], manifest: Manifest) -> str:
