@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from cascade_tool import revisions
 from cascade_tool.manifest import load_manifest
@@ -48,6 +49,7 @@ def generate(project: Path, manifest: Path = QUIRKS_MANIFEST, rev: str = "rev000
     )
 
 
+@pytest.mark.all_majors
 def test_upgrade_converts_every_quirk_and_downgrade_restores_the_dump(
     server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
 ) -> None:
@@ -158,6 +160,7 @@ def index_defs(url: str) -> list[tuple[str, str, bool]]:
     return [(str(a), str(b), bool(c)) for a, b, c in rows]
 
 
+@pytest.mark.all_majors
 def test_offline_sql_through_psql_gives_the_same_catalog(
     server: Server, alembic_project: Path
 ) -> None:
