@@ -1,7 +1,8 @@
 """The online revision under adverse conditions: lock holders, a killed deploy, a failed validation,
 partitioned tables on both sides of PostgreSQL 18, and the FK index step.
 
-Each test runs once per server (the embedded 18 and, when installed, another major version).
+Each test runs once per server (the embedded 18 and, when installed, another major version);
+those marked all_majors also on every other supported major (tests/npm_postgres.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The generated revision on a real database: every quirk, round trips, offline mode, refusals.
 
-Each test runs once per server (the embedded 18 and, when installed, another major version).
+Each test runs once per server (the embedded 18 and, when installed, another major version);
+those marked all_majors also on every other supported major (tests/npm_postgres.py).
 """
 
 from __future__ import annotations
