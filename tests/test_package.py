@@ -149,7 +149,6 @@ def test_the_demo_needs_its_extra_and_then_runs(venv: Venv) -> None:
     assert "after" in demo.stdout and "Stopping the server. Done." in demo.stdout
 
 
-@pytest.mark.all_majors
 def test_generate_upgrade_verify_from_the_installed_wheel(venv: Venv, demo_db: str) -> None:
     """A new user's deploy from the wheel: a stock `alembic init` project, generate, upgrade, verify."""
     url = demo_db

@@ -135,7 +135,6 @@ def test_upgrade_converts_every_quirk_and_downgrade_restores_the_dump(
     assert dump_schema(server, quirks_db) == before_dump
 
 
-@pytest.mark.all_majors
 def test_round_trip_twice_is_stable(server: Server, quirks_db: str, alembic_project: Path) -> None:
     """upgrade -> downgrade -> upgrade -> downgrade: the bookkeeping is per run, dumps equal."""
     before = dump_schema(server, quirks_db)
