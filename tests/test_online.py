@@ -1,7 +1,8 @@
 """The online revision under adverse conditions: lock holders, a killed deploy, a failed validation,
 partitioned tables on both sides of PostgreSQL 18, and the FK index step.
 
-Each test runs once per server (the embedded 18 and, when installed, another major version).
+Each test runs once per server (the embedded 18 and, when installed, another major version);
+those marked all_majors also on every other supported major (tests/npm_postgres.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.helpers import Server, alembic, dump_schema, execute_sql, fk_state
 from tests.test_upgrade import fks, generate, index_defs
@@ -80,6 +82,7 @@ def test_a_lock_holder_stops_the_upgrade_with_its_pid_and_nothing_half_done(
     assert stamped(quirks_db) == 1
 
 
+@pytest.mark.all_majors
 def test_retries_outlast_a_short_lock_holder(server: Server, quirks_db: str, alembic_project: Path) -> None:
     """A transaction holding a read lock on users for ~2 s: the swap waits in 100 ms attempts, never
     queues behind it for longer, and completes after it ends."""
@@ -118,6 +121,7 @@ def _upgrade_backends(url: str, phase: str = "") -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+@pytest.mark.all_majors
 def test_killed_mid_run_keeps_finished_steps_and_a_rerun_converges(
     server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
 ) -> None:
@@ -211,6 +215,7 @@ def test_a_failed_validation_leaves_a_not_valid_fk_that_the_rerun_validates(
     assert run_cli("verify", "--manifest", manifest, "--database-url", quirks_db).code == 0
 
 
+@pytest.mark.all_majors
 def test_partitioned_table_uses_not_valid_only_where_the_server_allows_it(
     server: Server, quirks_db: str, alembic_project: Path
 ) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from cascade_tool import revisions
 from cascade_tool.manifest import parse_manifest
@@ -31,6 +32,7 @@ def generate(project: Path, text: str, tmp_path: Path) -> Path:
                               rev_id="c4a0180f720d")
 
 
+@pytest.mark.all_majors
 def test_seed_002_quarantine_through_the_revision_and_back(
     server: Server, empty_db: str, alembic_project: Path, tmp_path: Path, run_cli: Any
 ) -> None:
@@ -83,6 +85,7 @@ orphans = "set-null"
 """
 
 
+@pytest.mark.all_majors
 def test_set_null_keeps_the_old_values_and_downgrade_gives_them_back(
     server: Server, empty_db: str, alembic_project: Path, tmp_path: Path, run_cli: Any
 ) -> None:

@@ -178,6 +178,7 @@ def db(empty_db: str) -> str:
     return empty_db
 
 
+@pytest.mark.all_majors
 def test_round_trip_quarantine_then_restore_gives_identical_tables(db: str, server: Server) -> None:
     """Moved rows and nulled values come back exactly: every table compared sorted, as text, and
     the schema dump is byte for byte what it was."""
@@ -318,6 +319,7 @@ def test_rows_that_other_rows_reference_are_not_moved(db: str) -> None:
     assert contents(db, ("notes", "note_likes")) == before
 
 
+@pytest.mark.all_majors
 def test_offline_psql_script_quarantines_and_validates(db: str, server: Server, tmp_path: Path) -> None:
     """The same SQL run by `psql -v ON_ERROR_STOP=1 -f`: CALL at top level may COMMIT."""
     manifest = parse_manifest(MANIFEST)

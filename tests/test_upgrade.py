@@ -1,6 +1,7 @@
 """The generated revision on a real database: every quirk, round trips, offline mode, refusals.
 
-Each test runs once per server (the embedded 18 and, when installed, another major version).
+Each test runs once per server (the embedded 18 and, when installed, another major version);
+those marked all_majors also on every other supported major (tests/npm_postgres.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from cascade_tool import revisions
 from cascade_tool.manifest import load_manifest
@@ -48,6 +50,7 @@ def generate(project: Path, manifest: Path = QUIRKS_MANIFEST, rev: str = "rev000
     )
 
 
+@pytest.mark.all_majors
 def test_upgrade_converts_every_quirk_and_downgrade_restores_the_dump(
     server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
 ) -> None:
@@ -158,6 +161,7 @@ def index_defs(url: str) -> list[tuple[str, str, bool]]:
     return [(str(a), str(b), bool(c)) for a, b, c in rows]
 
 
+@pytest.mark.all_majors
 def test_offline_sql_through_psql_gives_the_same_catalog(
     server: Server, alembic_project: Path
 ) -> None:

@@ -21,7 +21,7 @@
 --   * a few FK columns have no index (agent_memory, user_nutrient_focus,
 --     feedback, appointments.doctor_id, the legacy tables).
 --
--- Load into an empty database (PostgreSQL 13+), either way:
+-- Load into an empty database (PostgreSQL 15 to 18), either way:
 --   psql -v ON_ERROR_STOP=1 -f demo_schema.sql
 --   psycopg.connect(url, autocommit=True).execute(text)
 -- Plain SQL only: no psql meta-commands, no COPY. Data is deterministic
