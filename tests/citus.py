@@ -3,7 +3,8 @@
 Citus is built from its source tarball (scripts/build-citus.sh) into a PostgreSQL server it
 supports, once per machine, when it is not installed yet. The tarball is
 CASCADE_TOOL_CITUS_SOURCE, or the one the project's shared directory beside the checkout holds.
-Where Citus cannot be built or started, the Citus tests skip with one line saying why.
+Where Citus cannot be built or started, the Citus tests skip with one line saying why (under CI
+they fail instead: see helpers.unavailable).
 
 `citus_db` gives each test its own database, created on all three nodes with the extension, the
 workers added to the coordinator; its URL is the coordinator's.
@@ -23,7 +24,7 @@ from psycopg import sql
 
 from cascade_tool.errors import ServerError
 from cascade_tool.pgserver import Cluster
-from tests.helpers import REPO, SHARED
+from tests.helpers import REPO, SHARED, unavailable
 
 # Citus 13.2 supports PostgreSQL 15, 16 and 17; Debian's 15 is the one this machine has.
 CITUS_PG_CONFIGS = [Path(f"/usr/lib/postgresql/{m}/bin/pg_config") for m in (17, 16, 15)]
@@ -59,19 +60,19 @@ def ensure_citus() -> Path:
             return pg_config.parent
     debian15 = Path("/usr/lib/postgresql/15/bin")
     if not (debian15 / "postgres").exists():
-        pytest.skip("Citus tests: no PostgreSQL 15-17 server on this machine to build Citus into")
+        unavailable("Citus tests: no PostgreSQL 15-17 server on this machine to build Citus into")
     source = _source()
     if source is None or not source.exists():
-        pytest.skip("Citus tests: no Citus source tarball (set CASCADE_TOOL_CITUS_SOURCE)")
+        unavailable("Citus tests: no Citus source tarball (set CASCADE_TOOL_CITUS_SOURCE)")
     if os.geteuid() != 0:
-        pytest.skip("Citus tests: building Citus needs root (apt-get, make install); run as root once")
+        unavailable("Citus tests: building Citus needs root (apt-get, make install); run as root once")
     result = subprocess.run(
         ["bash", str(REPO / "scripts" / "build-citus.sh"), str(source), str(debian15 / "pg_config")],
         capture_output=True, text=True,
     )
     if result.returncode != 0 or not (_pkglibdir(debian15 / "pg_config") / "citus.so").exists():
         last = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
-        pytest.skip(f"Citus tests: building Citus failed: {last[0]}")
+        unavailable(f"Citus tests: building Citus failed: {last[0]}")
     return debian15
 
 
@@ -117,7 +118,7 @@ def citus_cluster() -> Iterator[CitusCluster]:
     except ServerError as exc:
         for node in started:
             node.stop()
-        pytest.skip(f"Citus tests: a Citus node did not start: {str(exc).splitlines()[0]}")
+        unavailable(f"Citus tests: a Citus node did not start: {str(exc).splitlines()[0]}")
     try:
         yield CitusCluster(started[0], started[1:])
     finally:

