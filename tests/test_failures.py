@@ -24,7 +24,8 @@ from tests.test_upgrade import generate
 SCHEMA = """
 CREATE TABLE users (id bigint PRIMARY KEY);
 INSERT INTO users SELECT g FROM generate_series(1, 100) AS g;
-CREATE TABLE events (id bigint PRIMARY KEY, user_id bigint NOT NULL CONSTRAINT events_user_id_fkey REFERENCES users (id));
+CREATE TABLE events (id bigint PRIMARY KEY,
+                     user_id bigint NOT NULL CONSTRAINT events_user_id_fkey REFERENCES users (id));
 CREATE INDEX ON events (user_id);
 CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint CONSTRAINT posts_user_id_fkey REFERENCES users (id));
 CREATE TABLE likes (id bigint PRIMARY KEY, user_id bigint NOT NULL);
@@ -81,7 +82,8 @@ def action(db: str, name: str) -> str:
 
 
 @contextmanager
-def holding(db: str, statement: str, app: str = "holder-app", snapshot: bool = False) -> Iterator[psycopg.Connection]:
+def holding(db: str, statement: str, app: str = "holder-app",
+            snapshot: bool = False) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A session left idle in a transaction after `statement` (with `snapshot`, a REPEATABLE READ
     one, which keeps its snapshot)."""
     conn = psycopg.connect(db, application_name=app)
@@ -102,7 +104,8 @@ def test_a_swap_give_up_names_the_holders_in_one_line(empty_db: str, alembic_pro
                      "-x", "create_indexes=false", "upgrade", "head")
         pid = holder.info.backend_pid
     line = failed_line(up)
-    assert re.search(r"FAILED: cascade-tool: swap of \S+ and \S+ stopped: no lock within lock_timeout 100ms", line), line
+    assert re.search(r"FAILED: cascade-tool: swap of \S+ and \S+ stopped: no lock within lock_timeout 100ms",
+                     line), line
     assert f"held by: pid {pid} (" in line and "application 'holder-app'" in line, line
     assert "hint: Run the upgrade again" in line, line
     assert action(empty_db, "events_user_id_fkey") == "a"
@@ -251,9 +254,9 @@ def test_a_lock_timeout_above_the_cap_says_so_in_one_line_at_the_start(empty_db:
     up = alembic(p, empty_db, "-x", "lock_timeout=2s", "upgrade", "head")
     assert up.returncode == 0, up.stderr
     lines = up.stdout.splitlines()
-    assert lines[0] == ("  cascade-tool: lock_timeout 2000ms acts as 800 ms here: all the lock waits of one swap end within"
-                        " 0.8 x the server's deadlock_timeout (1s), so that no session waiting behind a swap is ever"
-                        " reported a deadlock (raise deadlock_timeout to wait longer)"), lines[0]
+    assert lines[0] == ("  cascade-tool: lock_timeout 2000ms acts as 800 ms here: all the lock waits of one swap"
+                        " end within 0.8 x the server's deadlock_timeout (1s), so that no session waiting behind a"
+                        " swap is ever reported a deadlock (raise deadlock_timeout to wait longer)"), lines[0]
     assert sum("acts as" in x for x in lines) == 1
     down = alembic(p, empty_db, "downgrade", "-1")
     assert down.returncode == 0 and "acts as" not in down.stdout, down.stdout

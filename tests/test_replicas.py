@@ -32,7 +32,8 @@ REPLICAS = 8
 SCHEMA = """
 CREATE TABLE users (id bigint PRIMARY KEY);
 INSERT INTO users (id) SELECT g FROM generate_series(1, 500) AS g;
-CREATE TABLE events (id bigint PRIMARY KEY, user_id bigint NOT NULL CONSTRAINT events_user_id_fkey REFERENCES users (id));
+CREATE TABLE events (id bigint PRIMARY KEY,
+                     user_id bigint NOT NULL CONSTRAINT events_user_id_fkey REFERENCES users (id));
 CREATE INDEX events_user_id_idx ON events (user_id);
 CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint CONSTRAINT posts_user_id_fkey REFERENCES users (id));
 CREATE TABLE comments (id bigint PRIMARY KEY, post_id bigint REFERENCES posts (id),
@@ -179,7 +180,8 @@ def state(server: Server, url: str) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         changes = conn.execute("SELECT revision, table_name, constraint_name, change, old_definition, new_definition,"
-                               " validated_at IS NOT NULL, restored_at FROM cascade_tool.fk_changes ORDER BY 1, 2, 3").fetchall()
+                               " validated_at IS NOT NULL, restored_at FROM cascade_tool.fk_changes"
+                               " ORDER BY 1, 2, 3").fetchall()
         indexes = conn.execute("SELECT revision, schema_name, index_name FROM cascade_tool.created_indexes"
                                " ORDER BY 1, 2, 3").fetchall()
         rows = conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM events),"
