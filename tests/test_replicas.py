@@ -217,7 +217,7 @@ def failure(run: Run) -> str:
     last = run.out.rstrip().splitlines()[-1] if run.out.strip() else ""
     if last.startswith("FAILED: ") and "Traceback" not in run.err:
         return "FAILED"
-    if "Traceback" in run.err and "UniqueViolation" in run.err.rstrip().splitlines()[-1]:
+    if "Traceback" in run.err and "psycopg.errors.UniqueViolation" in run.err and "rev0001_" not in run.err:
         return "alembic-race"
     return "other"
 
