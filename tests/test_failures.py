@@ -254,7 +254,7 @@ def test_a_lock_timeout_above_the_cap_says_so_in_one_line_at_the_start(empty_db:
     up = alembic(p, empty_db, "-x", "lock_timeout=2s", "upgrade", "head")
     assert up.returncode == 0, up.stderr
     lines = up.stdout.splitlines()
-    assert lines[0] == ("  cascade-tool: lock_timeout 2000ms acts as 800 ms here: all the lock waits of one swap"
+    assert lines[0] == ("  cascade-tool: lock_timeout 2s acts as 800 ms here: all the lock waits of one swap"
                         " end within 0.8 x the server's deadlock_timeout (1s), so that no session waiting behind a"
                         " swap is ever reported a deadlock (raise deadlock_timeout to wait longer)"), lines[0]
     assert sum("acts as" in x for x in lines) == 1

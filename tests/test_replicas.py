@@ -266,3 +266,111 @@ def test_eight_replicas_at_once_end_as_one_run(server: Server, tmp_path: Path, s
     finally:
         server.drop_database(single_db.rpartition("/")[2])
         server.drop_database(many_db.rpartition("/")[2])
+
+
+def test_tenants_in_one_database_do_not_wait_for_each_other(empty_db: str, alembic_project: Path,
+                                                             tmp_path: Path) -> None:
+    """Tenant a's run is held in its index build by an application transaction; tenant b's run, in
+    the same database, goes through meanwhile without waiting for a's turn."""
+    for tenant in ("tenant_a", "tenant_b"):
+        execute_sql(empty_db, f"CREATE SCHEMA {tenant}; SET search_path = {tenant};" + SCHEMA)
+    manifest = tmp_path / "tenants_manifest.toml"
+    manifest.write_text(MANIFEST)
+    versions = alembic_project / "migrations" / "versions"
+    revisions.generate(load_manifest(manifest), versions, "cascade", rev_id="rev0001")
+
+    def env(tenant: str) -> dict[str, str]:
+        return dict(os.environ, DATABASE_URL=empty_db, PGOPTIONS=f"-c search_path={tenant}")
+
+    with psycopg.connect(empty_db) as holder:
+        holder.execute("LOCK TABLE tenant_a.likes IN ROW EXCLUSIVE MODE")
+        first = subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=alembic_project,
+                                 env=env("tenant_a"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            with psycopg.connect(empty_db, autocommit=True) as watch:
+                while watch.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                                    " AND classid = 1667330915").fetchone() == (0,):
+                    assert time.monotonic() < deadline, "tenant a never took its turn"
+                    time.sleep(0.05)
+            second = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=alembic_project,
+                                    env=env("tenant_b"), capture_output=True, text=True, timeout=300)
+            assert first.poll() is None, "tenant a should still be held"
+        finally:
+            holder.rollback()
+        out, err = first.communicate(timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "waiting for another run" not in second.stdout
+    assert first.returncode == 0, out + err
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT n.nspname, count(*) FROM pg_constraint c JOIN pg_namespace n"
+                            " ON n.oid = c.connamespace WHERE c.contype = 'f' AND c.confdeltype IN ('c', 'n')"
+                            " GROUP BY 1 ORDER BY 1").fetchall() == [("tenant_a", 4), ("tenant_b", 4)]
+
+
+def test_offline_scripts_take_turns_too(server: Server, empty_db: str, alembic_project: Path,
+                                        tmp_path: Path) -> None:
+    """`alembic upgrade head --sql` run by psql: a session holding the turn makes it wait (and,
+    past run_wait, stop with the give-up line); released, the script goes on and converts."""
+    execute_sql(empty_db, SCHEMA)
+    manifest = tmp_path / "offline_manifest.toml"
+    manifest.write_text(MANIFEST)
+    versions = alembic_project / "migrations" / "versions"
+    revisions.generate(load_manifest(manifest), versions, "cascade", rev_id="rev0001")
+    env = dict(os.environ, DATABASE_URL=empty_db)
+    scripts = {}
+    for wait in ("1s", "60s"):
+        sql = subprocess.run([sys.executable, "-m", "alembic", "-x", f"run_wait={wait}", "upgrade", "head", "--sql"],
+                             cwd=alembic_project, env=env, capture_output=True, text=True, check=True).stdout
+        scripts[wait] = tmp_path / f"upgrade_{wait}.sql"
+        scripts[wait].write_text(sql)
+    psql = [server.tool("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-d", empty_db, "-f"]
+    before = fk_state(empty_db)
+    key = "(1667330915::bigint << 32) | 'public'::regnamespace::oid::bigint"
+    holder = psycopg.connect(empty_db, autocommit=True, application_name="other-deploy")
+    try:
+        holder.execute(f"SELECT pg_advisory_lock({key})")
+        gave_up = subprocess.run([*psql, str(scripts["1s"])], capture_output=True, text=True, timeout=120)
+        assert gave_up.returncode != 0
+        assert "cascade-tool: gave up waiting for another run on schema public after run_wait 1s: held by pid" \
+            in gave_up.stderr, gave_up.stderr
+        assert "application 'other-deploy'" in gave_up.stderr
+        assert fk_state(empty_db) == before  # nothing changed
+        execute_sql(empty_db, "DROP TABLE alembic_version")  # the script's first statements created it
+        threading.Timer(2.0, lambda: holder.execute(f"SELECT pg_advisory_unlock({key})")).start()
+        waited = subprocess.run([*psql, str(scripts["60s"])], capture_output=True, text=True, timeout=120)
+    finally:
+        time.sleep(2.5)
+        holder.close()
+    assert waited.returncode == 0, waited.stderr
+    assert "cascade-tool: waiting for another run on schema public to finish" in waited.stderr, waited.stderr
+    assert "cascade-tool: the other run has finished" in waited.stderr
+    assert "[4/4] created public.likes.likes_user_id_fkey" in waited.stderr
+
+
+def test_replicas_downgrading_at_once_end_as_one_downgrade(server: Server, tmp_path: Path) -> None:
+    """4 `alembic downgrade rev0000` at once, stock env.py, one of them held in its first restore:
+    one restores, the others wait their turn, then fail with Alembic's line or succeed; the schema
+    ends as before the upgrade."""
+    db = server.url(server.create_database())
+    try:
+        at_previous_head(db)
+        before = (fk_state(db), dump_schema(server, db))
+        project = make_project(tmp_path / "down", db, tmp_path)
+        up, _ = replicas(project, 1)
+        assert up[0].code == 0, up[0].text
+        writer = Writer(db)
+        writer.start()
+        env = dict(os.environ)
+        children = [subprocess.Popen([sys.executable, "-m", "alembic", "downgrade", "rev0000"], cwd=project, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        outputs = [c.communicate(timeout=600) for c in children]
+        runs = [Run(c.returncode, out, err, 0.0) for c, (out, err) in zip(children, outputs, strict=True)]
+        writer.join()
+        no_deadlock_no_traceback_from_us(runs)
+        restoring = [r for r in runs if re.search(r"(?m)^  \[\s*\d+/\d+\] restored ", r.out)]
+        assert len(restoring) == 1, [r.text for r in runs]
+        assert all(failure(r) in ("ok", "FAILED") for r in runs), [r.text for r in runs]
+        assert (fk_state(db), dump_schema(server, db)) == before
+    finally:
+        server.drop_database(db.rpartition("/")[2])
