@@ -105,7 +105,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "b8c9622760cd56dfa819f8b2bff71a023f68cf13a600934dbe95a36ada2a8ab6"}
+MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "09efb9b25406739e8551be5c4a000699dbe74ab0167a86f5064519dcc54de54d"}
 
 
 def upgrade() -> None:
@@ -165,6 +165,7 @@ def _swap(i: int, settings: dict[str, Any]) -> None:
 
 def _resolve_orphans(i: int, settings: dict[str, Any]) -> None:
     """Orphan rows of an FK just created NOT VALID: batches, each committed by the procedure."""
+    _NOW["step"] = f"orphan rows of entry {int(i) + 1} ({ENTRIES[int(i)]['table']})"
     _sql(f"CALL pg_temp.cascade_tool_upgrade_orphans({int(i)}, {int(settings['orphan_batch_size'])})")
 
 
@@ -186,6 +187,7 @@ def _validate_restored(i: int) -> None:
 
 def _restore_quarantined_rows() -> None:
     """The FKs this revision created are gone: the rows it quarantined or nulled go back."""
+    _NOW["step"] = "putting back quarantined rows"
     with _own_transaction():
         op.execute(sa.text("CALL pg_temp.cascade_tool_restore_revision(:revision)").bindparams(revision=revision))
 
@@ -364,8 +366,10 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
             for statement in COMMON_SQL + program:
                 _sql(statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb"))
             _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
+            _set("cascade_tool.lock_timeout_given", str(settings["lock_timeout"]).strip())
             _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
-            _set("cascade_tool.run_wait", str(settings["run_wait"]).strip())
+            _set("cascade_tool.run_wait", f"{settings['run_wait_ms']}ms")
+            _set("cascade_tool.run_wait_given", str(settings["run_wait"]).strip())
             _set("cascade_tool.verbose", "on" if settings["verbose"] else "off")
             _set("cascade_tool.entries", str(len(ENTRIES)))
             _set("cascade_tool.notes", "{}")
@@ -659,6 +663,8 @@ CREATE OR REPLACE PROCEDURE pg_temp.cascade_tool_take_turn()
 LANGUAGE plpgsql AS $cascade_tool$
 DECLARE
     v_wait interval := COALESCE(NULLIF(current_setting('cascade_tool.run_wait', true), ''), '30min')::interval;
+    v_wait_given text := COALESCE(NULLIF(current_setting('cascade_tool.run_wait_given', true), ''),
+                                  current_setting('cascade_tool.run_wait', true), '30min');
     v_lock_timeout interval := COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout', true), ''), '200ms')::interval;
     v_cap interval := 0.8 * current_setting('deadlock_timeout')::interval;
     v_started timestamptz := clock_timestamp();
@@ -672,9 +678,16 @@ DECLARE
 BEGIN
     IF v_lock_timeout > v_cap AND COALESCE(current_setting('cascade_tool.lock_strategy', true), '') <> 'nowait' THEN
         RAISE NOTICE 'cascade-tool: lock_timeout % acts as % ms here: all the lock waits of one swap end within 0.8 x the server''s deadlock_timeout (%), so that no session waiting behind a swap is ever reported a deadlock (raise deadlock_timeout to wait longer)',
-            current_setting('cascade_tool.lock_timeout'), round(extract(epoch FROM v_cap) * 1000),
-            current_setting('deadlock_timeout');
+            COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout_given', true), ''), current_setting('cascade_tool.lock_timeout')),
+            round(extract(epoch FROM v_cap) * 1000), current_setting('deadlock_timeout');
     END IF;
+    -- A run whose client was killed (a replica stopped mid-deploy) ends within seconds, even in a
+    -- long statement, and gives the turn back (where the platform supports the check).
+    BEGIN
+        PERFORM pg_catalog.set_config('client_connection_check_interval', '2s', false);
+    EXCEPTION WHEN OTHERS THEN
+        NULL;
+    END;
     IF current_setting('application_name') = '' THEN
         PERFORM pg_catalog.set_config('application_name', 'cascade-tool revision', false);
     END IF;
@@ -723,14 +736,14 @@ BEGIN
            AND l.classid = (v_blocked >> 32)::oid AND l.objid = (v_blocked & 4294967295)::oid AND l.objsubid = 1;
         IF clock_timestamp() - v_started >= v_wait THEN
             RAISE EXCEPTION 'cascade-tool: gave up waiting for another run on schema % after run_wait %: held by %; nothing changed',
-                v_schema, current_setting('cascade_tool.run_wait', true), COALESCE(v_holder, 'a session that has just ended')
+                v_schema, v_wait_given, COALESCE(v_holder, 'a session that has just ended')
                 USING HINT = 'Let that run finish and run this again (it will find the work done), '
                           || 'or raise run_wait (alembic -x run_wait=1h).';
         END IF;
         IF v_said IS NULL OR clock_timestamp() - v_said >= interval '5 seconds' THEN
             RAISE NOTICE 'cascade-tool: waiting for another run on schema % to finish: %; waited % s of run_wait %',
                 v_schema, COALESCE(v_holder, 'a session that has just ended'),
-                round(extract(epoch FROM clock_timestamp() - v_started)), current_setting('cascade_tool.run_wait', true);
+                round(extract(epoch FROM clock_timestamp() - v_started)), v_wait_given;
             v_said := clock_timestamp();
         END IF;
         COMMIT;
