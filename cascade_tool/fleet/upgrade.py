@@ -33,6 +33,7 @@ def reason(exc: BaseException) -> str:
 
 def main(argv: list[str]) -> int:
     from alembic.config import CommandLine, Config
+    from alembic.util import CommandError
 
     if not argv:
         print("usage: python -m cascade_tool.fleet.upgrade INI [-x KEY=VALUE ...]", file=sys.stderr)
@@ -52,6 +53,11 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # reported as one line; the traceback goes to the log
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             return 0
+        if isinstance(exc, CommandError):  # already one line (a revision's failure): as alembic prints it
+            message = " ".join(str(exc).split())
+            print(f"FAILED: {message}", file=sys.stderr)
+            print(f"{REASON_MARK} {message}", file=sys.stderr)
+            return 1
         traceback.print_exc()
         message = str(exc.code) if isinstance(exc, SystemExit) else reason(exc)
         print(f"{REASON_MARK} {message}", file=sys.stderr)

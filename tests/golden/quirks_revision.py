@@ -20,6 +20,9 @@ What it does, in whatever database it runs on, without holding locks on many tab
   backoff within lock_retry_budget; the swap statement is cancelled after statement_timeout more;
 - leaves alone FKs that already have that action, and skips tables or columns that are absent.
 Interrupted, it can be run again: finished steps are kept and it continues where it stopped.
+Runs on the same schemas take turns (replicas deploying at once): a second run waits for the
+first, naming it every 5 s, for at most run_wait (default 30min), then finds the work done.
+A failure is one line, `FAILED: cascade-tool: ...`, with the server's message, detail and hint.
 downgrade() restores every FK exactly as recorded, the same way, and drops the indexes it built.
 A downgrade restores constraints, not rows that a cascade has deleted.
 Tenants that share a database (a schema each, on search_path) share the records in cascade_tool;
@@ -29,8 +32,9 @@ CASCADE), validated, 41 ms"), one for the indexes built (and one per index that 
 or more), lock retries, warnings and a summary.
 Settings: OPTIONS below (the manifest's [options]); at deploy time `alembic -x lock_timeout=500ms`
 or CASCADE_TOOL_LOCK_TIMEOUT=500ms (likewise lock_retry_budget, statement_timeout, create_indexes,
-and verbose=true, which also prints each statement and each phase's time). A malformed value
-stops the run with one line naming it, before anything changes.
+run_wait, and verbose=true, which also prints each statement, each phase's time and, on failure,
+the Python traceback). A malformed value stops the run with one line naming it, before anything
+changes.
 Run it on a direct connection (a session), not through a transaction-pooling proxy.
 Self-contained: imports alembic and sqlalchemy only. Works with `alembic upgrade --sql`.
 Read TARGET, ENTRIES, OPTIONS, then upgrade() and downgrade(); the machinery below the marker
@@ -41,7 +45,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -101,7 +107,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "2b2676978db8f17113391cb5780ddfde2f17cc65f1d5f9be1fb15b5e7553ab53"}
+MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "2a03769896982bff10ff091816ef2fe73008a602dde6cd785d7c6c99aba052e0"}
 
 
 def upgrade() -> None:
@@ -135,7 +141,9 @@ _ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$")
 _UNITS_MS = {"ms": 1, "s": 1000, "min": 60000, "h": 3600000}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-_DEPLOY_ONLY = {"verbose": False}  # settings given at deploy time only, with their defaults
+_DEPLOY_ONLY = {"verbose": False, "run_wait": "30min"}  # settings given at deploy time only, with their defaults
+_DURATIONS = ("lock_timeout", "lock_retry_budget", "statement_timeout", "run_wait")
+_NOW = {"step": "start"}  # what the run is doing, for the one-line failure message
 
 
 def _check() -> None:
@@ -159,6 +167,7 @@ def _swap(i: int, settings: dict[str, Any]) -> None:
 
 def _resolve_orphans(i: int, settings: dict[str, Any]) -> None:
     """Orphan rows of an FK just created NOT VALID: batches, each committed by the procedure."""
+    _NOW["step"] = f"orphan rows of entry {int(i) + 1} ({ENTRIES[int(i)]['table']})"
     _sql(f"CALL pg_temp.cascade_tool_upgrade_orphans({int(i)}, {int(settings['orphan_batch_size'])})")
 
 
@@ -180,6 +189,7 @@ def _validate_restored(i: int) -> None:
 
 def _restore_quarantined_rows() -> None:
     """The FKs this revision created are gone: the rows it quarantined or nulled go back."""
+    _NOW["step"] = "putting back quarantined rows"
     with _own_transaction():
         op.execute(sa.text("CALL pg_temp.cascade_tool_restore_revision(:revision, pg_temp.cascade_tool_tenant())")
                    .bindparams(revision=revision))
@@ -233,7 +243,7 @@ def _settings() -> dict[str, Any]:
             out[name] = _parse(name, str(given[name]), f"-x {name}")
         elif env in os.environ:
             out[name] = _parse(name, os.environ[env], env)
-    for name in ("lock_timeout", "lock_retry_budget", "statement_timeout"):
+    for name in _DURATIONS:
         out[name + "_ms"] = _milliseconds(str(out[name]), f"OPTIONS {name}")
     return out
 
@@ -248,7 +258,7 @@ def _parse(name: str, value: str, source: str) -> Any:
         if value.strip().lower() not in _BOOLEANS:
             raise CommandError(f"cascade-tool: {source}={value!r}: expected true or false")
         return _BOOLEANS[value.strip().lower()]
-    if name in ("lock_timeout", "lock_retry_budget", "statement_timeout"):
+    if name in _DURATIONS:
         _milliseconds(value, source)
     return value
 
@@ -316,6 +326,7 @@ def _sql(statement: str) -> None:
 def _call(function: str, phase: str, i: int | None = None) -> None:
     assert phase in ("check", "swap", "validate", "restore", "finish")  # literal: it shows in pg_stat_activity
     entry = "NULL" if i is None else str(int(i))
+    _NOW["step"] = phase if i is None else f"{phase} of entry {int(i) + 1} ({ENTRIES[int(i)]['table']})"
     _sql(f"SELECT pg_temp.{function}('{phase}', {entry})")
 
 
@@ -338,7 +349,10 @@ def _own_transaction(statement_timeout_ms: int | None = None) -> Iterator[None]:
         _sql("COMMIT")
     except BaseException:
         if not context.is_offline_mode():
-            op.get_bind().exec_driver_sql("ROLLBACK")
+            try:
+                op.get_bind().exec_driver_sql("ROLLBACK")
+            except Exception:  # the connection is gone: the error that got us here is the one to report
+                pass
         raise
 
 
@@ -346,19 +360,72 @@ def _own_transaction(statement_timeout_ms: int | None = None) -> Iterator[None]:
 def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
     """Outside Alembic's transaction (it commits the revisions before this one here; each step
     commits on its own), with the server's report lines printed: create the session's pg_temp
-    routines the steps call (they vanish with the session) and the settings they read."""
-    with op.get_context().autocommit_block(), _notices_printed():
-        for statement in COMMON_SQL + program:
-            _sql(statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb"))
-        _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
-        _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
-        _set("cascade_tool.verbose", "on" if settings["verbose"] else "off")
-        _set("cascade_tool.entries", str(len(ENTRIES)))
-        _set("cascade_tool.notes", "{}")
-        _set("cascade_tool.restored", "0")
-        _set("cascade_tool.dropped", "0")
-        _set("cascade_tool.tenant", "")  # this run's schemas, worked out by its first step
-        yield
+    routines the steps call (they vanish with the session) and the settings they read, then wait
+    for our turn (another run on the same schemas goes first). Any error becomes one line."""
+    failed: list[BaseException] = []
+    try:
+        with op.get_context().autocommit_block(), _notices_printed():
+            _NOW["step"] = "start"
+            for statement in COMMON_SQL + program:
+                _sql(statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb"))
+            _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
+            _set("cascade_tool.lock_timeout_given", str(settings["lock_timeout"]).strip())
+            _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
+            _set("cascade_tool.run_wait", f"{settings['run_wait_ms']}ms")
+            _set("cascade_tool.run_wait_given", str(settings["run_wait"]).strip())
+            _set("cascade_tool.verbose", "on" if settings["verbose"] else "off")
+            _set("cascade_tool.entries", str(len(ENTRIES)))
+            _set("cascade_tool.notes", "{}")
+            _set("cascade_tool.restored", "0")
+            _set("cascade_tool.dropped", "0")
+            _set("cascade_tool.tenant", "")  # this run's schemas, worked out by its first step
+            _NOW["step"] = "waiting for another run"
+            _sql("CALL pg_temp.cascade_tool_take_turn()")
+            try:
+                yield
+            except BaseException as exc:
+                failed.append(exc)
+                if not context.is_offline_mode():
+                    try:
+                        op.get_bind().exec_driver_sql("SELECT pg_temp.cascade_tool_release()")
+                    except Exception:
+                        pass
+                raise
+            _sql("SELECT pg_temp.cascade_tool_release()")
+    except Exception as exc:
+        error = failed[0] if failed else exc
+        if isinstance(error, CommandError) or not isinstance(error, Exception):
+            raise error from None
+        if settings["verbose"]:
+            traceback.print_exception(error, file=sys.stderr)
+        raise CommandError(_one_line(error)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """What Alembic prints as `FAILED: <this>`: our message, or the step and the server's (primary
+    message, detail, hint), on one line."""
+    orig = getattr(exc, "orig", None) or exc  # sqlalchemy.exc.DBAPIError wraps the driver's error
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if primary:
+        parts = [primary]
+        for label in ("detail", "hint"):
+            text = getattr(diag, f"message_{label}", None)
+            if text:
+                parts.append(f"{label}: {text}")
+        message = "; ".join(parts)
+    else:
+        text = str(orig).strip()
+        message = text.splitlines()[0] if text else type(orig).__name__
+        if not getattr(exc, "orig", None):
+            message = f"{type(orig).__name__}: {message}"
+    message = " ".join(message.split())
+    if getattr(exc, "connection_invalidated", False) or type(orig).__name__ in ("OperationalError", "InterfaceError"):
+        message = f"lost the connection to the server: {message}"
+    if message.startswith("cascade-tool: "):
+        return message
+    again = "the step was rolled back, finished steps are kept: run it again once this is resolved"
+    return f"cascade-tool: stopped in {_NOW['step']}: {message}; {again}"
 
 
 def _concurrently(function: str, columns: str, what: str, summary: str, settings: dict[str, Any]) -> None:
@@ -379,9 +446,15 @@ def _concurrently(function: str, columns: str, what: str, summary: str, settings
         first = time.monotonic()
         for label, *statements in rows:
             started = time.monotonic()
+            _NOW["step"] = f"{'index drop' if what.endswith(':') else 'index build'} on {label}"
             for statement in statements:
                 if statement is not None:
-                    _sql(statement)
+                    try:
+                        _sql(statement)
+                    except sa.exc.DBAPIError as exc:
+                        if _sqlstate(exc) == "55P03":  # lock_not_available: name what it waited for
+                            raise CommandError(_index_gave_up(time.monotonic() - started, settings)) from None
+                        raise
             seconds = time.monotonic() - started
             if settings["verbose"] or seconds >= 1:
                 print(f"  {what} {label} in {seconds * 1000:.0f} ms", flush=True)
@@ -389,6 +462,31 @@ def _concurrently(function: str, columns: str, what: str, summary: str, settings
             noun = "index" if len(rows) == 1 else "indexes"
             print(f"  {len(rows)} {noun} {summary}, {(time.monotonic() - first) * 1000:.0f} ms", flush=True)
     _sql("RESET lock_timeout")
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3, psycopg2
+
+
+def _index_gave_up(seconds: float, settings: dict[str, Any]) -> str:
+    """An index built or dropped CONCURRENTLY waits for every transaction in the database older
+    than itself, not only those on its table: the ones still there when it gave up."""
+    rows = op.get_bind().execute(sa.text(
+        "SELECT format('pid %s (application %L, %s, transaction open %s s: %s)', a.pid, a.application_name, a.state,"
+        " round(extract(epoch FROM clock_timestamp() - a.xact_start)::numeric, 1),"
+        " left(regexp_replace(a.query, '[[:space:]]+', ' ', 'g'), 80))"
+        " FROM pg_catalog.pg_stat_activity a"
+        " WHERE a.datname = current_database() AND a.pid <> pg_catalog.pg_backend_pid()"
+        " AND a.xact_start < clock_timestamp() - make_interval(secs => :seconds)"
+        " ORDER BY a.xact_start LIMIT 5"
+    ).bindparams(seconds=float(seconds))).fetchall()
+    older = "; ".join(row[0] for row in rows) or "none now (they have just ended)"
+    return (
+        f"cascade-tool: {_NOW['step']} stopped: no lock within lock_retry_budget {settings['lock_retry_budget']};"
+        " an index build waits for every transaction in the database older than itself, not only those"
+        f" on its table; older transactions: {older}; hint: end them or let them finish, then run it"
+        " again (finished steps are kept), or raise lock_retry_budget (alembic -x lock_retry_budget=5min)"
+    )
 
 
 COMMON_SQL: list[str] = [
@@ -470,10 +568,10 @@ BEGIN
             NULL;  -- rolled back to the start of this attempt, every lock it took released
         END;
         -- Who holds locks on the tables this step needs (the attempt above was rolled back).
-        SELECT string_agg(format('pid %s (%s, %s, transaction open %s s, %s on %s: %s)',
-                                 h.pid, h.usename, h.state, h.age, h.modes, h.rels, h.query), '; ')
+        SELECT string_agg(format('pid %s (%s, application %L, %s, transaction open %s s, %s on %s: %s)',
+                                 h.pid, h.usename, h.application_name, h.state, h.age, h.modes, h.rels, h.query), '; ')
           INTO v_holders
-          FROM (SELECT a.pid, a.usename, a.state,
+          FROM (SELECT a.pid, a.usename, a.application_name, a.state,
                        round(extract(epoch FROM clock_timestamp() - a.xact_start)::numeric, 1) AS age,
                        string_agg(DISTINCT l.mode, '+') AS modes,
                        string_agg(DISTINCT l.relation::regclass::text, ', ') AS rels,
@@ -485,7 +583,7 @@ BEGIN
                                       UNION ALL
                                       SELECT t.relid FROM unnest(p_tables) AS r(rel),
                                              pg_catalog.pg_partition_tree(r.rel) AS t)
-                 GROUP BY a.pid, a.usename, a.state, a.xact_start, a.query) AS h;
+                 GROUP BY a.pid, a.usename, a.application_name, a.state, a.xact_start, a.query) AS h;
         IF clock_timestamp() + v_wait - v_started > v_budget THEN
             RAISE EXCEPTION 'cascade-tool: % of % stopped: no lock within lock_timeout % in % attempt(s) over % s; this step changed nothing; held by: %',
                 p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
@@ -580,6 +678,120 @@ BEGIN
         PERFORM pg_catalog.set_config('cascade_tool.tenant', v_schemas::text, false);
     END IF;
     RETURN v_schemas;
+END
+$cascade_tool$''',
+    r'''-- One run at a time on the same tables: a session-level advisory lock per schema the entries'
+-- tables resolve to (so tenants in their own schemas of one database do not wait for each
+-- other), held across the steps' own COMMITs (a transaction-level lock would end at the first)
+-- until pg_temp.cascade_tool_release() or the end of the session. A run that finds them taken
+-- waits, printing who holds them every 5 s, for at most cascade_tool.run_wait; it polls with
+-- pg_try_advisory_lock and commits between polls, so it never holds a snapshot for long: the
+-- running side's CREATE INDEX CONCURRENTLY waits for every older snapshot in the database, and
+-- a waiter blocked inside pg_advisory_lock() would be one (a deadlock).
+-- First, when lock_timeout is more than a swap may wait (see cascade_tool_lock_pair), one line.
+CREATE OR REPLACE PROCEDURE pg_temp.cascade_tool_take_turn()
+LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_wait interval := COALESCE(NULLIF(current_setting('cascade_tool.run_wait', true), ''), '30min')::interval;
+    v_wait_given text := COALESCE(NULLIF(current_setting('cascade_tool.run_wait_given', true), ''),
+                                  current_setting('cascade_tool.run_wait', true), '30min');
+    v_lock_timeout interval := COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout', true), ''), '200ms')::interval;
+    v_cap interval := 0.8 * current_setting('deadlock_timeout')::interval;
+    v_started timestamptz := clock_timestamp();
+    v_said timestamptz;
+    v_keys bigint[];
+    v_taken bigint[];
+    v_key bigint;
+    v_blocked bigint;
+    v_schema text;
+    v_holder text;
+BEGIN
+    IF v_lock_timeout > v_cap AND COALESCE(current_setting('cascade_tool.lock_strategy', true), '') <> 'nowait' THEN
+        RAISE NOTICE 'cascade-tool: lock_timeout % acts as % ms here: all the lock waits of one swap end within 0.8 x the server''s deadlock_timeout (%), so that no session waiting behind a swap is ever reported a deadlock (raise deadlock_timeout to wait longer)',
+            COALESCE(NULLIF(current_setting('cascade_tool.lock_timeout_given', true), ''), current_setting('cascade_tool.lock_timeout')),
+            round(extract(epoch FROM v_cap) * 1000), current_setting('deadlock_timeout');
+    END IF;
+    -- A run whose client was killed (a replica stopped mid-deploy) ends within seconds, even in a
+    -- long statement, and gives the turn back (where the platform supports the check).
+    BEGIN
+        PERFORM pg_catalog.set_config('client_connection_check_interval', '2s', false);
+    EXCEPTION WHEN OTHERS THEN
+        NULL;
+    END;
+    IF current_setting('application_name') = '' THEN
+        PERFORM pg_catalog.set_config('application_name', 'cascade-tool revision', false);
+    END IF;
+    -- the schemas of the entries' tables and targets, as this session resolves them
+    SELECT array_agg(DISTINCT (1667330915::bigint << 32) | n.oid::bigint)
+      INTO v_keys
+      FROM jsonb_array_elements(/*entries*/NULL::jsonb) AS e,
+           LATERAL (VALUES (e.value->>'schema', e.value->>'table'),
+                           (e.value->>'target_schema', e.value->>'target_table')) AS t(s, r)
+      JOIN pg_catalog.pg_namespace n
+        ON n.oid = CASE WHEN t.s IS NOT NULL
+                        THEN (SELECT x.oid FROM pg_catalog.pg_namespace x WHERE x.nspname = t.s)
+                        ELSE (SELECT c.relnamespace FROM pg_catalog.pg_class c
+                               WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(t.r))) END;
+    v_keys := COALESCE(v_keys, ARRAY[1667330915::bigint << 32]);  -- no table here: the database
+    LOOP
+        v_taken := ARRAY[]::bigint[];
+        v_blocked := NULL;
+        FOREACH v_key IN ARRAY v_keys LOOP
+            IF pg_catalog.pg_try_advisory_lock(v_key) THEN
+                v_taken := v_taken || v_key;
+            ELSE
+                v_blocked := v_key;
+                EXIT;
+            END IF;
+        END LOOP;
+        IF v_blocked IS NULL THEN
+            PERFORM pg_catalog.set_config('cascade_tool.turn', array_to_string(v_taken, ','), false);
+            IF v_said IS NOT NULL THEN
+                RAISE NOTICE 'cascade-tool: the other run has finished; going on after waiting % s',
+                    round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1);
+            END IF;
+            RETURN;
+        END IF;
+        FOREACH v_key IN ARRAY v_taken LOOP
+            PERFORM pg_catalog.pg_advisory_unlock(v_key);
+        END LOOP;
+        v_schema := COALESCE((SELECT quote_ident(nspname) FROM pg_catalog.pg_namespace
+                               WHERE oid = (v_blocked & 4294967295)::oid), 'this database');
+        SELECT string_agg(format('pid %s (application %L, %s, %s)', a.pid, a.application_name, a.state,
+                                 left(regexp_replace(a.query, '\s+', ' ', 'g'), 80)), '; ')
+          INTO v_holder
+          FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                                                                       WHERE datname = current_database())
+           AND l.classid = (v_blocked >> 32)::oid AND l.objid = (v_blocked & 4294967295)::oid AND l.objsubid = 1;
+        IF clock_timestamp() - v_started >= v_wait THEN
+            RAISE EXCEPTION 'cascade-tool: gave up waiting for another run on schema % after run_wait %: held by %; nothing changed',
+                v_schema, v_wait_given, COALESCE(v_holder, 'a session that has just ended')
+                USING HINT = 'Let that run finish and run this again (it will find the work done), '
+                          || 'or raise run_wait (alembic -x run_wait=1h).';
+        END IF;
+        IF v_said IS NULL OR clock_timestamp() - v_said >= interval '5 seconds' THEN
+            RAISE NOTICE 'cascade-tool: waiting for another run on schema % to finish: %; waited % s of run_wait %',
+                v_schema, COALESCE(v_holder, 'a session that has just ended'),
+                round(extract(epoch FROM clock_timestamp() - v_started)), v_wait_given;
+            v_said := clock_timestamp();
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.pg_sleep(0.2);
+        COMMIT;
+    END LOOP;
+END
+$cascade_tool$''',
+    r'''-- The run's turn given back (the locks pg_temp.cascade_tool_take_turn took, and no other).
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_release()
+RETURNS void LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_key text;
+BEGIN
+    FOREACH v_key IN ARRAY string_to_array(COALESCE(current_setting('cascade_tool.turn', true), ''), ',') LOOP
+        PERFORM pg_catalog.pg_advisory_unlock(v_key::bigint);
+    END LOOP;
+    PERFORM pg_catalog.set_config('cascade_tool.turn', '', false);
 END
 $cascade_tool$''',
 ]
@@ -1184,6 +1396,7 @@ DECLARE
     n_created integer;
     n_unchanged integer := 0;
     n_skipped integer := 0;
+    v_quiet text;
 BEGIN
     IF p_phase IN ('swap', 'validate') THEN
         SELECT array_agg(DISTINCT r) INTO v_tables
@@ -1682,11 +1895,12 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
             END IF;
         END LOOP;
 
-        -- What downgrade needs to restore each FK exactly, kept in the database.
-        -- (The first run in a database creates it; the tenants after it need no "already exists" notices.)
-        IF current_setting('client_min_messages') IN ('debug5', 'debug4', 'debug3', 'debug2', 'debug1', 'log', 'notice') THEN
-            PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
-        END IF;
+        -- What downgrade needs to restore each FK exactly, kept in the database. Created by one run
+        -- at a time (runs on other schemas of this database may be here too), and quietly: no
+        -- "already exists, skipping" lines on a re-run.
+        PERFORM pg_catalog.pg_advisory_xact_lock(1667330916::bigint << 32);
+        v_quiet := current_setting('client_min_messages');
+        PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
         CREATE SCHEMA IF NOT EXISTS cascade_tool;
         CREATE TABLE IF NOT EXISTS cascade_tool.fk_changes (
             seq bigint GENERATED ALWAYS AS IDENTITY,
@@ -1716,6 +1930,7 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
             recorded_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (revision, schema_name, index_name)
         );
+        PERFORM pg_catalog.set_config('client_min_messages', v_quiet, true);
         RETURN;
     END IF;
 
