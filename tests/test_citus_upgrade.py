@@ -1,0 +1,288 @@
+"""The generated revision on a real Citus cluster (a coordinator and two workers).
+
+The multi-tenant schema of tests/citus.py: users and four colocated children distributed by
+tenant_id with tenant-first composite FKs, two reference tables, an FK from a distributed table to
+a reference table and a Citus local table. Citus refuses RENAME CONSTRAINT on all of those tables;
+the same revision that renames on plain PostgreSQL swaps without a rename here, and every shard
+on every worker follows.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from cascade_tool import revisions
+from cascade_tool.manifest import load_manifest
+from tests.citus import CitusCluster, load_multi_tenant, node_fks
+from tests.helpers import DATA, alembic
+
+pytestmark = pytest.mark.citus
+
+MANIFEST = DATA / "citus_manifest.toml"
+# (table, constraint) -> the ON DELETE code the manifest asks for
+WANTED = {
+    ("posts", "posts_user_fkey"): "c",
+    ("comments", "comments_user_fkey"): "c",
+    ("orders", "orders_user_fkey"): "c",
+    ("sessions", "sessions_user_fkey"): "c",
+    ("sessions", "sessions_plan_fkey"): "n",
+    ("plan_notes", "plan_notes_plan_fkey"): "c",
+    ("plans", "plans_country_fkey"): "c",
+}
+ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL"}
+
+Fks = dict[str, list[tuple[str, str, str, bool, str]]]
+
+
+def generate(project: Path) -> Path:
+    return revisions.generate(
+        load_manifest(MANIFEST), project / "migrations" / "versions", "cascade citus", rev_id="rev0001"
+    )
+
+
+def cluster_fks(cluster: CitusCluster, url: str) -> Fks:
+    """Every FK on every node: the coordinator's tables, and each worker's shards (and the
+    shell tables Citus keeps there)."""
+    name = url.rsplit("/", 1)[1]
+    return {node_url: node_fks(node_url) for node_url in [url, *cluster.worker_urls(name)]}
+
+
+def owner(shard_table: str, constraint: str) -> tuple[str, str] | None:
+    """The (table, constraint) of the manifest a shard's (or the table's own) FK belongs to."""
+    for table, name in WANTED:
+        if (shard_table, constraint) == (table, name):
+            return table, name
+        if shard_table.startswith(table + "_") and constraint.startswith(name + "_") \
+                and constraint[len(name) + 1:] == shard_table[len(table) + 1:]:
+            return table, name
+    return None
+
+
+def assert_converted(before: Fks, after: Fks) -> None:
+    """The same FKs on every node under the same names, each of the manifest's with its ON DELETE
+    changed and nothing else, validated; no temporary constraint left anywhere."""
+    shards = 0
+    for node, rows in before.items():
+        now = {(t, c): (a, v, d) for t, c, a, v, d in after[node]}
+        assert set(now) == {(t, c) for t, c, *_ in rows}, node
+        for table, name, action, valid, definition in rows:
+            key = owner(table, name)
+            got_action, got_valid, got_def = now[(table, name)]
+            if key is None:
+                assert (got_action, got_def) == (action, definition)
+                continue
+            shards += table != key[0]
+            wanted = WANTED[key]
+            old = f" ON DELETE {ACTIONS[action]}" if action != "a" else ""
+            new = f" ON DELETE {ACTIONS[wanted]}"
+            expected = definition.replace(old, new, 1) if old else _with_delete(definition, new)
+            assert (got_action, got_valid, got_def) == (wanted, True, expected), (node, table, name)
+    # 8 shards for each of the five FKs of distributed tables, spread over the two workers
+    assert shards >= 5 * 8
+
+
+def _with_delete(definition: str, clause: str) -> str:
+    """`definition` with ON DELETE `clause` where PostgreSQL prints it (after ON UPDATE)."""
+    for tail in (" DEFERRABLE", " NOT VALID"):
+        if tail in definition:
+            head, _, rest = definition.partition(tail)
+            return head + clause + tail + rest
+    return definition + clause
+
+
+def test_upgrade_converts_every_shard_verify_passes_deletes_cascade_downgrade_restores(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path, run_cli: Any
+) -> None:
+    load_multi_tenant(citus_db)
+    before = cluster_fks(citus_cluster, citus_db)
+    generate(alembic_project)
+
+    up = alembic(alembic_project, citus_db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert "[1/7] converted public.posts.posts_user_fkey (NO ACTION -> CASCADE), validated" in up.stdout
+    assert "[5/7] converted public.sessions.sessions_plan_fkey (NO ACTION -> SET NULL), validated" in up.stdout
+    assert "[6/7] converted public.plan_notes.plan_notes_plan_fkey (NO ACTION -> CASCADE), validated" in up.stdout
+    assert "7 converted, 0 created, 0 unchanged, 0 skipped" in up.stdout
+    assert "WARNING" not in up.stdout + up.stderr  # no Citus warnings about the session's routines
+    assert "removing table" not in up.stdout + up.stderr  # the Citus local table stayed in the metadata
+    after = cluster_fks(citus_cluster, citus_db)
+    assert_converted(before, after)
+    # ON UPDATE, MATCH FULL, DEFERRABLE INITIALLY DEFERRED kept, on the coordinator
+    coordinator = {(t, c): d for t, c, _, _, d in after[citus_db]}
+    assert coordinator[("orders", "orders_user_fkey")] == (
+        "FOREIGN KEY (tenant_id, user_id) REFERENCES users(tenant_id, id) MATCH FULL ON DELETE CASCADE "
+        "DEFERRABLE INITIALLY DEFERRED")
+    assert coordinator[("comments", "comments_user_fkey")] == (
+        "FOREIGN KEY (tenant_id, user_id) REFERENCES users(tenant_id, id) ON UPDATE RESTRICT ON DELETE CASCADE")
+    with psycopg.connect(citus_db) as conn:
+        kind = conn.execute("SELECT citus_table_type FROM citus_tables WHERE table_name = 'plan_notes'::regclass")
+        assert kind.fetchone() == ("local",)
+
+    verify = run_cli("verify", "--manifest", str(MANIFEST), "--database-url", citus_db)
+    assert verify.code == 0, verify.out + verify.err
+
+    children = ("posts", "comments", "orders", "sessions")
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        def counts() -> dict[str, tuple[int, int]]:
+            return {t: conn.execute(f"SELECT count(*) FILTER (WHERE tenant_id = 3 AND user_id = 2), count(*) FROM {t}")
+                    .fetchone() for t in children}  # type: ignore[misc]
+        start = counts()
+        assert all(mine > 0 for mine, _ in start.values())
+        conn.execute("DELETE FROM users WHERE tenant_id = 3 AND id = 2")
+        end = counts()
+        assert end == {t: (0, total - mine) for t, (mine, total) in start.items()}
+        # SET NULL to a reference table, and CASCADE from one
+        conn.execute("DELETE FROM plans WHERE id = 3")
+        assert conn.execute("SELECT count(*) FROM sessions WHERE plan_id IS NULL").fetchone() == (39,)
+        assert conn.execute("SELECT count(*) FROM plan_notes").fetchone() == (1,)
+
+    down = alembic(alembic_project, citus_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert "7 restored, 0 dropped" in down.stdout
+    assert cluster_fks(citus_cluster, citus_db) == before
+
+
+def _shard_on_a_worker(url: str, table: str) -> tuple[str, int]:
+    """One shard of `table` and the port of the worker holding it."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT shard_name(s.logicalrelid, s.shardid), p.nodeport FROM pg_dist_shard s "
+            "JOIN pg_dist_shard_placement p USING (shardid) WHERE s.logicalrelid = %s::regclass "
+            "ORDER BY s.shardid LIMIT 1", (table,)).fetchone()
+    assert row is not None
+    return str(row[0]), int(row[1])
+
+
+def _hold_shard_lock(citus_cluster: CitusCluster, url: str, table: str) -> psycopg.Connection[Any]:
+    """A session on the worker holding ROW EXCLUSIVE on one of `table`'s shards (as a write in
+    flight there does), invisible to the coordinator's pg_locks."""
+    shard, port = _shard_on_a_worker(url, table)
+    worker = next(w for w in citus_cluster.workers if w.port == port)
+    conn = psycopg.connect(worker.url(url.rsplit("/", 1)[1]))
+    conn.execute("SET citus.enable_manual_changes_to_shards = on")
+    conn.execute(f"LOCK TABLE {shard} IN ROW EXCLUSIVE MODE")
+    return conn
+
+
+def test_a_lock_held_on_a_shard_times_out_on_the_worker_and_the_swap_retries(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path
+) -> None:
+    """lock_timeout reaches the workers: a swap waiting for a shard's lock gives up after
+    lock_timeout there, is rolled back whole and retried within lock_retry_budget."""
+    load_multi_tenant(citus_db)
+    before = cluster_fks(citus_cluster, citus_db)
+    generate(alembic_project)
+    holder = _hold_shard_lock(citus_cluster, citus_db, "posts")
+    try:
+        started = time.monotonic()
+        up = alembic(alembic_project, citus_db, "-x", "lock_retry_budget=2s", "-x", "statement_timeout=60s",
+                     "-x", "create_indexes=false", "upgrade", "head")
+        elapsed = time.monotonic() - started
+        assert up.returncode != 0
+        assert "cascade-tool: swap of users and posts stopped: no lock within lock_timeout 200ms" in up.stderr
+        assert "lock not available within 200ms (attempt 1), retrying" in up.stdout
+        assert elapsed < 30  # the budget, not the statement_timeout of 60 s, ended it
+        assert cluster_fks(citus_cluster, citus_db) == before  # changed nothing, on any node
+
+        threading.Timer(6.0, holder.rollback).start()  # the write on the worker ends in 6 s
+        up = alembic(alembic_project, citus_db, "-x", "lock_retry_budget=60s", "-x", "create_indexes=false",
+                     "upgrade", "head")
+        assert up.returncode == 0, up.stderr
+        assert "lock not available within 200ms (attempt 1), retrying" in up.stdout
+        assert "[1/7] converted public.posts.posts_user_fkey (NO ACTION -> CASCADE), validated" in up.stdout
+    finally:
+        holder.close()
+    assert_converted(before, cluster_fks(citus_cluster, citus_db))
+
+
+@pytest.mark.parametrize("how", ["kill-client", "terminate-backend"])
+def test_a_killed_upgrade_run_again_converges(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path, how: str
+) -> None:
+    """Killed mid-upgrade (the alembic process at a random moment, or its server session while it
+    is in the middle of an entry), the upgrade run again finishes it, and the downgrade restores."""
+    load_multi_tenant(citus_db)
+    before = cluster_fks(citus_cluster, citus_db)
+    generate(alembic_project)
+    env = {"DATABASE_URL": citus_db}
+    command = [sys.executable, "-m", "alembic", "upgrade", "head"]
+    if how == "kill-client":
+        delay = random.Random().uniform(0.5, 3.0)
+        print(f"killing alembic after {delay:.2f} s")
+        proc = subprocess.Popen(command, cwd=alembic_project, env={**os.environ, **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    else:
+        # orders' swap waits (and retries) on a worker's shard lock: end the session there
+        holder = _hold_shard_lock(citus_cluster, citus_db, "orders")
+        command[3:3] = ["-x", "create_indexes=false"]  # an index build would wait for that write to end
+        proc = subprocess.Popen(command, cwd=alembic_project, env={**os.environ, **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            with psycopg.connect(citus_db, autocommit=True) as conn:
+                for _ in range(600):
+                    row = conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                        ("%cascade_tool_upgrade('swap', 2)%",)).fetchone()
+                    if row:
+                        time.sleep(0.5)  # in its retry loop, after a worker's lock timeout or two
+                        conn.execute("SELECT pg_terminate_backend(%s::integer)", (row[0],))
+                        break
+                    time.sleep(0.05)
+                else:
+                    pytest.fail("the upgrade never reached the third entry")
+            out = proc.communicate(timeout=120)[0].decode()
+            assert proc.returncode != 0, out
+        finally:
+            holder.close()
+        middle = cluster_fks(citus_cluster, citus_db)
+        names = {(t, c) for rows in middle.values() for t, c, *_ in rows}
+        assert not any("cascade_tmp" in c for _, c in names)  # the interrupted swap left nothing
+        coordinator = {(t, c): a for t, c, a, _, _ in middle[citus_db]}
+        assert coordinator[("posts", "posts_user_fkey")] == "c"  # finished steps are kept
+        assert coordinator[("orders", "orders_user_fkey")] == "r"
+
+    again = alembic(alembic_project, citus_db, "upgrade", "head")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_converted(before, cluster_fks(citus_cluster, citus_db))
+    down = alembic(alembic_project, citus_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert cluster_fks(citus_cluster, citus_db) == before
+
+
+def test_offline_sql_through_psql_converts_every_shard_and_restores(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path
+) -> None:
+    """`alembic upgrade head --sql` run by psql on the coordinator makes the same choice inside
+    the database, and the offline downgrade restores every FK."""
+    load_multi_tenant(citus_db)
+    before = cluster_fks(citus_cluster, citus_db)
+    generate(alembic_project)
+    psql = str(citus_cluster.coordinator.tool("psql"))
+    script = alembic_project / "offline.sql"
+    for args in (["upgrade", "head", "--sql"], ["downgrade", "rev0001:base", "--sql"]):
+        sql = alembic(alembic_project, citus_db, *args)
+        assert sql.returncode == 0, sql.stderr
+        script.write_text(sql.stdout)
+        applied = subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", citus_db, "-f", str(script)],
+                                 capture_output=True, text=True)
+        assert applied.returncode == 0, applied.stderr
+        assert "WARNING" not in applied.stderr
+        if args[0] == "upgrade":
+            assert "NOTICE:  [1/7] converted public.posts.posts_user_fkey (NO ACTION -> CASCADE), validated" \
+                in applied.stderr
+            assert_converted(before, cluster_fks(citus_cluster, citus_db))
+    assert cluster_fks(citus_cluster, citus_db) == before
