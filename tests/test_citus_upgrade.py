@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -106,6 +107,13 @@ def test_upgrade_converts_every_shard_verify_passes_deletes_cascade_downgrade_re
 ) -> None:
     load_multi_tenant(citus_db)
     before = cluster_fks(citus_cluster, citus_db)
+    # why the revision swaps without a rename here: Citus refuses it on all three kinds of table
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        for table, name in (("posts", "posts_user_fkey"), ("plans", "plans_country_fkey"),
+                            ("plan_notes", "plan_notes_plan_fkey")):
+            with pytest.raises(psycopg.errors.FeatureNotSupported, match="renaming constraints belonging to "
+                               "distributed tables is currently unsupported"):
+                conn.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {name} TO renamed")
     generate(alembic_project)
 
     up = alembic(alembic_project, citus_db, "upgrade", "head")
@@ -192,6 +200,8 @@ def test_a_lock_held_on_a_shard_times_out_on_the_worker_and_the_swap_retries(
         assert up.returncode != 0
         assert "cascade-tool: swap of users and posts stopped: no lock within lock_timeout 200ms" in up.stderr
         assert "lock not available within 200ms (attempt 1), retrying" in up.stdout
+        # the holder is named although it is on a worker, not on the coordinator
+        assert re.search(r"held by: pid \d+ on node \d+ \(RowExclusiveLock on posts_\d+\)", up.stderr), up.stderr
         assert elapsed < 30  # the budget, not the statement_timeout of 60 s, ended it
         assert cluster_fks(citus_cluster, citus_db) == before  # changed nothing, on any node
 
