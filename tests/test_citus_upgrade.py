@@ -77,7 +77,7 @@ def assert_converted(before: Fks, after: Fks) -> None:
     for node, rows in before.items():
         now = {(t, c): (a, v, d) for t, c, a, v, d in after[node]}
         assert set(now) == {(t, c) for t, c, *_ in rows}, node
-        for table, name, action, valid, definition in rows:
+        for table, name, action, _valid, definition in rows:
             key = owner(table, name)
             got_action, got_valid, got_def = now[(table, name)]
             if key is None:
@@ -119,7 +119,8 @@ def test_upgrade_converts_every_shard_verify_passes_deletes_cascade_downgrade_re
         with pytest.raises(psycopg.errors.InternalError, match="parallel operation"):
             with conn.transaction():
                 conn.execute("SELECT count(*) FROM sessions")
-                conn.execute("ALTER TABLE sessions ADD CONSTRAINT x FOREIGN KEY (plan_id) REFERENCES plans (id) NOT VALID")
+                conn.execute("ALTER TABLE sessions ADD CONSTRAINT x FOREIGN KEY (plan_id) REFERENCES plans (id) "
+                             "NOT VALID")
     generate(alembic_project)
 
     up = alembic(alembic_project, citus_db, "upgrade", "head")
