@@ -235,13 +235,32 @@ def test_a_killed_upgrade_run_again_converges(
     env = {"DATABASE_URL": citus_db}
     command = [sys.executable, "-m", "alembic", "upgrade", "head"]
     if how == "kill-client":
-        delay = random.Random().uniform(0.5, 3.0)
-        print(f"killing alembic after {delay:.2f} s")
+        # SIGKILL at a random step (an entry's swap or validate, the last entry's excepted),
+        # a random moment into it
+        rng = random.Random()
+        target, delay = rng.randrange(0, 2 * (len(WANTED) - 1)), rng.uniform(0.0, 0.05)
         proc = subprocess.Popen(command, cwd=alembic_project, env={**os.environ, **env},
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        with psycopg.connect(citus_db, autocommit=True) as conn:
+            for _ in range(3000):
+                assert proc.poll() is None, f"the upgrade finished before step {target} was seen"
+                row = conn.execute(
+                    "SELECT substring(query FROM %s) FROM pg_stat_activity WHERE query ~ %s",
+                    (r"cascade_tool_upgrade\('(\w+', \d+)\)", r"cascade_tool_upgrade\('(swap|validate)'"),
+                ).fetchone()
+                if row:
+                    phase, entry = row[0].split("', ")
+                    if 2 * int(entry) + (phase == "validate") >= target:
+                        break
+                time.sleep(0.01)
+            else:
+                pytest.fail("the upgrade never reached its entries")
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        print(f"killed alembic {delay:.3f} s into step {target} ({row[0]})")
+        with psycopg.connect(citus_db) as conn:
+            assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (0,)  # it was cut short
     else:
         # orders' swap waits (and retries) on a worker's shard lock: end the session there
         holder = _hold_shard_lock(citus_cluster, citus_db, "orders")
