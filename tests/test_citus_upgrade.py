@@ -371,3 +371,24 @@ def test_a_table_of_a_distributed_schema_converts_and_restores(
     down = alembic(alembic_project, citus_db, "downgrade", "base")
     assert down.returncode == 0, down.stderr
     assert shard_fks() == before
+
+
+def test_an_index_build_waits_for_a_write_in_progress_on_a_worker(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path
+) -> None:
+    """A limit, shown: CREATE INDEX CONCURRENTLY on the shards waits for transactions in progress
+    on the workers, and lock_timeout does not bound that wait there (it cannot run in a
+    transaction, so SET LOCAL does not reach the workers). It blocks no reads or writes."""
+    load_multi_tenant(citus_db)
+    generate(alembic_project)
+    holder = _hold_shard_lock(citus_cluster, citus_db, "posts")
+    threading.Timer(6.0, holder.rollback).start()  # the write on the worker ends in 6 s
+    try:
+        started = time.monotonic()
+        up = alembic(alembic_project, citus_db, "-x", "lock_retry_budget=1s", "upgrade", "head")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.close()
+    assert up.returncode == 0, up.stderr
+    assert "7 indexes built on FK columns that had none" in up.stdout
+    assert elapsed > 5  # it waited for the write, past lock_retry_budget, and then finished
