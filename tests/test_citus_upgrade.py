@@ -392,3 +392,44 @@ def test_an_index_build_waits_for_a_write_in_progress_on_a_worker(
     assert up.returncode == 0, up.stderr
     assert "7 indexes built on FK columns that had none" in up.stdout
     assert elapsed > 5  # it waited for the write, past lock_retry_budget, and then finished
+
+
+def test_a_partitioned_distributed_table_converts_and_restores(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path, tmp_path: Path
+) -> None:
+    """A distributed partitioned table: the FK and its per-partition copies, on every shard,
+    converted (the add validates at once before PostgreSQL 18) and restored under their names."""
+    with psycopg.connect(citus_db, autocommit=True) as conn:
+        for statement in (
+            "CREATE TABLE users (tenant_id bigint NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id))",
+            "SELECT create_distributed_table('users', 'tenant_id', shard_count => 4)",
+            "CREATE TABLE events (tenant_id bigint NOT NULL, id bigint NOT NULL, user_id bigint, at date NOT NULL, "
+            "PRIMARY KEY (tenant_id, id, at), CONSTRAINT events_user_fkey FOREIGN KEY (tenant_id, user_id) "
+            "REFERENCES users (tenant_id, id)) PARTITION BY RANGE (at)",
+            "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
+            "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+            "SELECT create_distributed_table('events', 'tenant_id', colocate_with => 'users')",
+            "INSERT INTO users SELECT t, u FROM generate_series(1, 5) AS t, generate_series(1, 5) AS u",
+            "INSERT INTO events SELECT 1 + g % 5, g, 1 + g % 5, date '2025-06-01' + g "
+            "FROM generate_series(1, 300) AS g",
+        ):
+            conn.execute(statement)
+    manifest = tmp_path / "events.toml"
+    manifest.write_text('[target]\ntable = "users"\ncolumns = ["tenant_id", "id"]\n\n'
+                        '[defaults]\ncolumns = ["tenant_id", "user_id"]\n\n[[tables]]\nname = "events"\n')
+    revisions.generate(load_manifest(manifest), alembic_project / "migrations" / "versions", "events",
+                       rev_id="rev0001")
+    before = cluster_fks(citus_cluster, citus_db)
+    names = sorted(c for rows in before.values() for _, c, *_ in rows)
+    assert names.count("events_user_fkey") == 3 * 3  # the parent and two partitions, on each node
+    assert sum(c.startswith("events_user_fkey_") for c in names) == 3 * 4  # and on each shard
+
+    up = alembic(alembic_project, citus_db, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert "[1/1] converted public.events.events_user_fkey (NO ACTION -> CASCADE)" in up.stdout
+    after = cluster_fks(citus_cluster, citus_db)
+    assert sorted(c for rows in after.values() for _, c, *_ in rows) == names
+    assert all(a == "c" and v for rows in after.values() for _, _, a, v, _ in rows)
+    down = alembic(alembic_project, citus_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert cluster_fks(citus_cluster, citus_db) == before
