@@ -433,3 +433,56 @@ def test_a_partitioned_distributed_table_converts_and_restores(
     down = alembic(alembic_project, citus_db, "downgrade", "base")
     assert down.returncode == 0, down.stderr
     assert cluster_fks(citus_cluster, citus_db) == before
+
+
+def test_no_moment_without_the_fk_seen_from_outside(
+    citus_cluster: CitusCluster, citus_db: str, alembic_project: Path
+) -> None:
+    """While the upgrade runs, an orphan row is refused every time it is tried (through the
+    coordinator), and each worker's catalog always shows every shard of posts with an FK to users."""
+    load_multi_tenant(citus_db)
+    generate(alembic_project)
+    name = citus_db.rsplit("/", 1)[1]
+    stop = threading.Event()
+    accepted: list[int] = []
+    refused: list[int] = []
+    short: list[tuple[str, int]] = []
+
+    def writer() -> None:
+        with psycopg.connect(citus_db, autocommit=True) as conn:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    conn.execute("INSERT INTO posts (tenant_id, id, user_id) VALUES (1, %s, 999999)", (10**6 + n,))
+                    accepted.append(n)
+                except psycopg.errors.ForeignKeyViolation:
+                    refused.append(n)
+
+    def watcher(url: str) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET citus.show_shards_for_app_name_prefixes = '*'")
+            expected = None
+            while not stop.is_set():
+                shards, with_fk = conn.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_constraint c "
+                    "  WHERE c.conrelid = r.oid AND c.contype = 'f' AND c.confrelid::regclass::text LIKE 'users%%')) "
+                    "FROM pg_class r WHERE r.relname ~ '^posts_[0-9]+$' AND r.relkind = 'r'").fetchone()  # type: ignore[misc]
+                expected = expected or shards
+                if shards != expected or with_fk != shards:
+                    short.append((url, with_fk))
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=writer)] + [
+        threading.Thread(target=watcher, args=(url,)) for url in citus_cluster.worker_urls(name)]
+    for thread in threads:
+        thread.start()
+    try:
+        up = alembic(alembic_project, citus_db, "upgrade", "head")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert up.returncode == 0, up.stderr
+    assert accepted == [] and len(refused) > 10
+    assert short == []
