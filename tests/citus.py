@@ -136,3 +136,71 @@ def citus_db(citus_cluster: CitusCluster) -> Iterator[str]:
     url = citus_cluster.create_database(name)
     yield url
     citus_cluster.drop_database(name)
+
+
+# The multi-tenant layout Citus recommends: users and four child tables distributed by tenant_id
+# and colocated, tenant-first composite FKs to users, two reference tables (one referencing the
+# other), a distributed table's FK to a reference table, and a Citus local table (a plain table
+# Citus added to its metadata because of its FK to a reference table).
+MULTI_TENANT_SCHEMA = """
+CREATE TABLE countries (code text PRIMARY KEY, name text);
+CREATE TABLE plans (id int PRIMARY KEY, country_code text, name text,
+    CONSTRAINT plans_country_fkey FOREIGN KEY (country_code) REFERENCES countries (code));
+SELECT create_reference_table('countries');
+SELECT create_reference_table('plans');
+CREATE TABLE users (tenant_id bigint NOT NULL, id bigint NOT NULL, email text, PRIMARY KEY (tenant_id, id));
+SELECT create_distributed_table('users', 'tenant_id', shard_count => 8);
+CREATE TABLE posts (tenant_id bigint NOT NULL, id bigint NOT NULL, user_id bigint, body text,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT posts_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id));
+CREATE TABLE comments (tenant_id bigint NOT NULL, id bigint NOT NULL, user_id bigint,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT comments_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id)
+        ON UPDATE RESTRICT);
+CREATE TABLE orders (tenant_id bigint NOT NULL, id bigint NOT NULL, user_id bigint,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT orders_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id)
+        MATCH FULL ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE sessions (tenant_id bigint NOT NULL, id bigint NOT NULL, user_id bigint, plan_id int,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT sessions_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) DEFERRABLE);
+SELECT create_distributed_table(t, 'tenant_id', colocate_with => 'users')
+  FROM unnest(ARRAY['posts', 'comments', 'orders', 'sessions']) AS t;
+ALTER TABLE sessions ADD CONSTRAINT sessions_plan_fkey FOREIGN KEY (plan_id) REFERENCES plans (id);
+CREATE TABLE plan_notes (id int PRIMARY KEY, plan_id int, note text,
+    CONSTRAINT plan_notes_plan_fkey FOREIGN KEY (plan_id) REFERENCES plans (id));
+INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany');
+INSERT INTO plans VALUES (1, 'fr', 'basic'), (2, 'de', 'pro'), (3, 'de', 'legacy');
+INSERT INTO users SELECT t, u, 'u' || u || '@t' || t FROM generate_series(1, 20) AS t, generate_series(1, 5) AS u;
+INSERT INTO posts SELECT tenant_id, id * 10 + k, id, 'hello' FROM users, generate_series(1, 3) AS k;
+INSERT INTO comments SELECT tenant_id, id * 10 + k, id FROM users, generate_series(1, 2) AS k;
+INSERT INTO orders SELECT tenant_id, id, id FROM users;
+INSERT INTO sessions SELECT tenant_id, id, id, 1 + id % 3 FROM users;
+INSERT INTO plan_notes VALUES (1, 1, 'a'), (2, 3, 'b'), (3, 3, 'c');
+"""
+
+# Shard-level FKs on one node: (shard table, constraint, confdeltype, validated), Citus' own
+# catalog tables left out.
+SHARD_FKS_SQL = """
+SELECT r.relname::text, c.conname::text, c.confdeltype::text, c.convalidated, pg_get_constraintdef(c.oid)
+  FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+  JOIN pg_namespace n ON n.oid = r.relnamespace
+ WHERE c.contype = 'f' AND n.nspname = 'public'
+ ORDER BY 1, 2
+"""
+
+
+def load_multi_tenant(url: str) -> None:
+    """MULTI_TENANT_SCHEMA on the coordinator `url` (its workers already added)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        # one statement at a time: Citus forwards a DDL statement's own text to the workers
+        for statement in MULTI_TENANT_SCHEMA.split(";\n"):
+            if statement.strip():
+                conn.execute(statement.encode())
+
+
+def node_fks(url: str) -> list[tuple[str, str, str, bool, str]]:
+    """Every FK of the public schema on one node: on a worker, the shards' FKs."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET citus.show_shards_for_app_name_prefixes = '*'")  # Citus hides shards otherwise
+        return [tuple(row) for row in conn.execute(SHARD_FKS_SQL).fetchall()]  # type: ignore[misc]

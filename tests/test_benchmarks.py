@@ -9,7 +9,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks.harness import app_waits, deadlocks, lock_waits, parse_log
+from tests.citus import ensure_citus
 from tests.helpers import REPO
 
 # Lines as PostgreSQL 18 wrote them with the benchmarks' log_line_prefix.
@@ -121,3 +124,17 @@ def test_fleet_apply_benchmark_prints_its_table() -> None:
     out = result.stdout
     assert re.search(r"^  shell loop of alembic +[\d.]+ s +1\.00x", out, re.M), out
     assert re.search(r"^  fleet apply --parallel 2 +[\d.]+ s +[\d.]+x +[\d.]+x +\d+%$", out, re.M), out
+
+
+@pytest.mark.citus
+def test_citus_swap_benchmark_prints_its_ratios() -> None:
+    """A tiny run of benchmarks/citus_swap.py converts and restores the FKs on plain PostgreSQL and
+    on a Citus cluster, and prints the ratios (no figure is asserted)."""
+    ensure_citus()
+    result = subprocess.run(
+        [sys.executable, "benchmarks/citus_swap.py", "--runs", "1", "--tables", "2", "--rows", "100",
+         "--shards", "4"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^ratio +[\d.]+x +[\d.]+x +[\d.]+x +[\d.]+x$", result.stdout, re.M), result.stdout

@@ -15,7 +15,8 @@ What it does, in whatever database it runs on, without holding locks on many tab
 - builds, with CREATE INDEX CONCURRENTLY, an index for FK columns that have none (create_indexes);
 - per FK, in one short transaction: adds the new FK (same name, ON UPDATE, MATCH, DEFERRABLE, ...,
   with the ON DELETE action listed here) NOT VALID under a temporary name, drops the old one, renames
-  the new one, and records the change in cascade_tool.fk_changes; then validates it in a transaction
+  the new one (on Citus, which refuses the rename, adds it again under the old name and drops the
+  temporary one), and records the change in cascade_tool.fk_changes; then validates it in a transaction
   of its own, which blocks no reads or writes. Each lock is taken under lock_timeout, retried with
   backoff within lock_retry_budget; the swap statement is cancelled after statement_timeout more;
 - leaves alone FKs that already have that action, and skips tables or columns that are absent.
@@ -107,7 +108,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "2a03769896982bff10ff091816ef2fe73008a602dde6cd785d7c6c99aba052e0"}
+MACHINERY: dict[str, str] = {"version": "0.2.0", "sha256": "29bcf363a67c75f537066c994752140e2c22bfaf5adf3e37c91a5f464876fa64"}
 
 
 def upgrade() -> None:
@@ -366,8 +367,11 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
     try:
         with op.get_context().autocommit_block(), _notices_printed():
             _NOW["step"] = "start"
+            # Citus would try to send these session-local routines to its workers, and warn
+            _set("citus.enable_ddl_propagation", "off")
             for statement in COMMON_SQL + program:
                 _sql(statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb"))
+            _sql("RESET citus.enable_ddl_propagation")
             _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
             _set("cascade_tool.lock_timeout_given", str(settings["lock_timeout"]).strip())
             _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
@@ -528,7 +532,7 @@ BEGIN
     FOREACH v_table IN ARRAY v_tables LOOP
         v_left := v_window - 1000 * extract(epoch FROM clock_timestamp() - v_started);
         IF v_left >= 1 THEN
-            PERFORM pg_catalog.set_config('lock_timeout', floor(v_left)::bigint || 'ms', true);
+            EXECUTE format('SET LOCAL lock_timeout = %L', floor(v_left)::bigint || 'ms');
             EXECUTE format('LOCK TABLE %s IN %s MODE', v_table, p_mode);
         ELSE
             EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', v_table, p_mode);
@@ -536,7 +540,7 @@ BEGIN
     END LOOP;
     -- the swap's own statements (partitions, indexes) wait no longer than what is left
     v_left := v_window - 1000 * extract(epoch FROM clock_timestamp() - v_started);
-    PERFORM pg_catalog.set_config('lock_timeout', greatest(floor(v_left), 1)::bigint || 'ms', true);
+    EXECUTE format('SET LOCAL lock_timeout = %L', greatest(floor(v_left), 1)::bigint || 'ms');
 END
 $cascade_tool$''',
     r'''CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_locked(p_step text, p_phase text, p_i integer, p_tables regclass[])
@@ -552,7 +556,10 @@ BEGIN
     LOOP
         v_attempt := v_attempt + 1;
         BEGIN
-            PERFORM pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+            -- SET LOCAL (not set_config) with this Citus setting reaches the workers too: a lock
+            -- wait on a shard then times out there and is retried like one on this server
+            PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
+            EXECUTE format('SET LOCAL lock_timeout = %L', v_lock_timeout);
             PERFORM pg_catalog.set_config('cascade_tool.attempt_started', '', true);  -- set by the first lock
             PERFORM pg_catalog.set_config('cascade_tool.attempt', v_attempt::text, true);
             EXECUTE format('SELECT pg_temp.%I($1, $2)', p_step) USING p_phase, p_i;
@@ -584,6 +591,7 @@ BEGIN
                                       SELECT t.relid FROM unnest(p_tables) AS r(rel),
                                              pg_catalog.pg_partition_tree(r.rel) AS t)
                  GROUP BY a.pid, a.usename, a.application_name, a.state, a.xact_start, a.query) AS h;
+        v_holders := COALESCE(v_holders, pg_temp.cascade_tool_citus_holders(p_tables));  -- on Citus workers
         IF clock_timestamp() + v_wait - v_started > v_budget THEN
             RAISE EXCEPTION 'cascade-tool: % of % stopped: no lock within lock_timeout % in % attempt(s) over % s; this step changed nothing; held by: %',
                 p_phase, array_to_string(p_tables::text[], ' and '), v_lock_timeout, v_attempt,
@@ -792,6 +800,76 @@ BEGIN
         PERFORM pg_catalog.pg_advisory_unlock(v_key::bigint);
     END LOOP;
     PERFORM pg_catalog.set_config('cascade_tool.turn', '', false);
+END
+$cascade_tool$''',
+    r'''-- How Citus places a table: 'distributed', 'reference', 'local' (a Citus local table) or NULL (a
+-- plain table, or no Citus here). Read at run time, so one revision serves both.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_citus_kind(p_rel regclass)
+RETURNS text LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_kind text;
+BEGIN
+    IF p_rel IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT CASE WHEN p.partmethod = ''n'' AND p.repmodel = ''t'' THEN ''reference'' '
+            '            WHEN p.partmethod = ''n'' AND p.colocationid = 0 THEN ''local'' ELSE ''distributed'' END '
+            '  FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1'
+       INTO v_kind USING p_rel;
+    RETURN v_kind;
+END
+$cascade_tool$''',
+    r'''-- On Citus, who holds locks on the shards of p_tables, on any node (citus_locks): a lock wait on
+-- a worker is invisible in this server's pg_locks. NULL elsewhere, or if nobody does.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_citus_holders(p_tables regclass[])
+RETURNS text LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_holders text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT string_agg(format(''pid %s on node %s (%s on %s)'', h.pid, h.nodeid, h.modes, h.shards), ''; '') '
+            '  FROM (SELECT l.nodeid, l.pid, string_agg(DISTINCT l.mode, ''+'') AS modes, '
+            '               string_agg(DISTINCT l.relation_name, '', '') AS shards '
+            '          FROM pg_catalog.citus_locks l '
+            '         WHERE l.granted AND l.locktype = ''relation'' '
+            '           AND l.global_pid IS DISTINCT FROM pg_catalog.citus_backend_gpid() '
+            '           AND l.relation_name IN (SELECT c.relname || ''_'' || s.shardid '
+            '                                     FROM pg_catalog.pg_dist_shard s '
+            '                                     JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid '
+            '                                    WHERE s.logicalrelid = ANY ($1)) '
+            '         GROUP BY l.nodeid, l.pid) AS h'
+       INTO v_holders USING p_tables;
+    RETURN v_holders;
+END
+$cascade_tool$''',
+    r'''-- The statements that put the FK p_definition (NOT VALID included, where wanted) in place of the
+-- FK p_name on p_table in one transaction, the table never without an FK: add it under the
+-- temporary name p_tmp, drop the old one, rename the new one. Citus refuses RENAME CONSTRAINT on
+-- the tables in its metadata (distributed, reference and Citus local tables): there the new FK is
+-- added again under the old name and the temporary one dropped (dropping the old one first could
+-- leave a Citus local table with no FK to a reference table, and Citus would take it out of its
+-- metadata mid-transaction). An FK to a reference table is changed with
+-- citus.multi_shard_modify_mode = 'sequential', set here for this transaction only.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_swap_sql(p_table text, p_referenced text, p_name text,
+                                                         p_tmp text, p_definition text)
+RETURNS text[] LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    v_add text := format('ALTER TABLE %s ADD CONSTRAINT %I %s', p_table, p_tmp, p_definition);
+BEGIN
+    IF pg_temp.cascade_tool_citus_kind(p_table::regclass) IS NULL THEN
+        RETURN ARRAY[v_add,
+                     format('ALTER TABLE %s DROP CONSTRAINT %I', p_table, p_name),
+                     format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', p_table, p_tmp, p_name)];
+    END IF;
+    IF pg_temp.cascade_tool_citus_kind(to_regclass(p_referenced)) = 'reference' THEN
+        PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
+    RETURN ARRAY[v_add,
+                 format('ALTER TABLE %s DROP CONSTRAINT %I', p_table, p_name),
+                 format('ALTER TABLE %s ADD CONSTRAINT %I %s', p_table, p_name, p_definition),
+                 format('ALTER TABLE %s DROP CONSTRAINT %I', p_table, p_tmp)];
 END
 $cascade_tool$''',
 ]
@@ -1269,7 +1347,8 @@ BEGIN
                 PERFORM pg_temp.cascade_tool_lock_pair(v->>'q_target', v->>'q_table',
                     CASE WHEN (v->>'validated')::boolean AND NOT (v->>'validate_after')::boolean
                          THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END);
-                FOR v_stmt IN SELECT jsonb_array_elements_text(v->'swap_sql') LOOP
+                FOR v_stmt IN SELECT unnest(pg_temp.cascade_tool_swap_sql(v->>'q_table', v->>'q_target', v_name,
+                                  v->>'tmp_name', (v->>'new_def') || CASE WHEN (v->>'validate_after')::boolean THEN ' NOT VALID' ELSE '' END)) LOOP
                     PERFORM pg_temp.cascade_tool_detail(v_stmt);
                     EXECUTE v_stmt;
                 END LOOP;
@@ -2003,6 +2082,7 @@ DECLARE
     v_rel regclass;
     v_name text;
     v_tmp text;
+    v_stmt text;
     v_oid oid;
     v_clone jsonb;
     v_clones jsonb;
@@ -2055,10 +2135,12 @@ BEGIN
                     rec.table_schema, rec.table_name, v_name;
             END IF;
             v_tmp := 'cascade_tmp_' || substr(md5(format('%I.%I', rec.table_schema, rec.table_name) || ' ' || v_name), 1, 16);
-            EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', rec.table_schema, rec.table_name, v_tmp)
-                 || rec.old_definition || CASE WHEN v_online THEN ' NOT VALID' ELSE '' END;
-            EXECUTE format('ALTER TABLE %I.%I DROP CONSTRAINT %I', rec.table_schema, rec.table_name, v_name);
-            EXECUTE format('ALTER TABLE %I.%I RENAME CONSTRAINT %I TO %I', rec.table_schema, rec.table_name, v_tmp, v_name);
+            FOR v_stmt IN SELECT unnest(pg_temp.cascade_tool_swap_sql(format('%I.%I', rec.table_schema, rec.table_name),
+                              (SELECT c.confrelid::regclass::text FROM pg_catalog.pg_constraint c
+                                WHERE c.conrelid = v_rel AND c.conname = v_name AND c.contype = 'f'),
+                              v_name, v_tmp, rec.old_definition || CASE WHEN v_online THEN ' NOT VALID' ELSE '' END)) LOOP
+                EXECUTE v_stmt;
+            END LOOP;
             v_clones := rec.clones;
         SELECT c.oid INTO v_oid FROM pg_catalog.pg_constraint c
          WHERE c.conrelid = v_rel AND c.conname = v_name AND c.contype = 'f' AND c.conparentid = 0;
