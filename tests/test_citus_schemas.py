@@ -141,9 +141,6 @@ def test_fleet_plan_and_verify_on_distributed_tenant_schemas(
             "ON DELETE NO ACTION, the manifest wants ON DELETE CASCADE") in _details(shard_drift.out)["tenant_b"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the revision's Citus swap without RENAME CONSTRAINT (templates); "
-                   "today the upgrade stops at: renaming constraints belonging to distributed tables is "
-                   "currently unsupported")
 def test_fleet_apply_converts_distributed_tenant_schemas(
     citus_db: str, run_cli: Any, alembic_project: Path, tmp_path: Path
 ) -> None:
