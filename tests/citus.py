@@ -203,4 +203,4 @@ def node_fks(url: str) -> list[tuple[str, str, str, bool, str]]:
     """Every FK of the public schema on one node: on a worker, the shards' FKs."""
     with psycopg.connect(url) as conn:
         conn.execute("SET citus.show_shards_for_app_name_prefixes = '*'")  # Citus hides shards otherwise
-        return [tuple(row) for row in conn.execute(SHARD_FKS_SQL).fetchall()]  # type: ignore[misc]
+        return [tuple(row) for row in conn.execute(SHARD_FKS_SQL).fetchall()]
