@@ -6,9 +6,13 @@ referenced table). With several jobs, each runs on its own connection and no two
 same child table at once (two validations of one table would queue on that lock); any number may
 reference the same table, since ROW SHARE locks do not conflict. Largest tables start first.
 
-Before validating an FK, its orphan rows (rows that reference no parent) are counted: an FK with
-any is skipped and reported, and nothing is deleted. The run is time-boxed (no new validation
-starts after `max_duration`) and resumable: what is still NOT VALID is found again next time.
+VALIDATE CONSTRAINT runs first: it reads the child table once, and on a clean table that read is
+all the work there is. Only when it fails with foreign_key_violation are the FK's orphan rows
+(rows that reference no parent) counted, in a second read, so that the user gets how many there
+are and the command that lists them: the FK is skipped and reported, and nothing is deleted.
+(Counting first would read every child twice to find orphans that are rare.) The run is
+time-boxed (no new validation starts after `max_duration`) and resumable: what is still NOT
+VALID is found again next time.
 After each validation the upgrades' bookkeeping (cascade_tool.fk_changes) is updated in the same
 transaction, so `verify` stops reporting the validation as pending.
 """
@@ -77,10 +81,10 @@ class Outcome:
     kind: str
     result: str
     statement: str
-    seconds: float | None = None  # the whole step: orphan count and validation
-    orphans: int | None = None
+    seconds: float | None = None  # the whole step: validation, and the orphan count if it failed
+    orphans: int | None = None  # 0 once validated; counted only when the validation found some
     message: str = ""
-    count_seconds: float | None = None  # of which the orphan count
+    count_seconds: float | None = None  # of which the orphan count (None when not counted)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,43 +197,60 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _set_timeout(conn: psycopg.Connection[Any], timeout_ms: int | None) -> None:
+    """This transaction's statement_timeout (--statement-timeout), if one was given."""
+    if timeout_ms is not None:
+        conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
+
+
 def _validate_one(
     conn: psycopg.Connection[Any], item: Target, manifest: Manifest, timeout_ms: int | None, bookkeeping: bool
 ) -> Outcome:
+    """VALIDATE the FK (and record it) in one transaction; if rows violate it, count them."""
     started = time.monotonic()
     counted: list[float] = []
 
     def outcome(result: str, message: str = "", orphans: int | None = None) -> Outcome:
         return Outcome(item.entry, item.table, item.constraint, item.kind, result, item.statement + ";",
                        round(time.monotonic() - started, 3), orphans, message,
-                       round(counted[0], 3) if counted else None)
+                       round(counted[-1], 3) if counted else None)
 
     try:
-        with conn.transaction():
-            if timeout_ms is not None:
-                conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
-            state = conn.execute(STATE_SQL, {"oid": item.fk_oid}).fetchone()
-            if state is None:
+        # Twice at most: when orphan rows made the validation fail but are gone by the time they
+        # are counted (deleted meanwhile), the validation is tried once more.
+        for _attempt in range(2):
+            try:
+                with conn.transaction():
+                    _set_timeout(conn, timeout_ms)
+                    state = conn.execute(STATE_SQL, {"oid": item.fk_oid}).fetchone()
+                    if state is None:
+                        return outcome("failed",
+                                       "the constraint no longer exists (dropped or re-created since the lookup)")
+                    if state[0]:
+                        return outcome("validated", "already valid (validated by someone else meanwhile)")
+                    conn.execute(sql.SQL(item.statement))
+                    if bookkeeping:
+                        conn.execute(RECORD_SQL, {"schema": item.schema, "table": item.table_name,
+                                                  "constraint": item.constraint})
+                return outcome("validated", orphans=0)
+            except psycopg.errors.ForeignKeyViolation:
+                pass  # rolled back: nothing changed; count the rows below
+            counting = time.monotonic()
+            with conn.transaction():
+                _set_timeout(conn, timeout_ms)
+                count = _orphan_count(conn, item)
+            counted.append(time.monotonic() - counting)
+            if count is None:
                 return outcome("failed", "the constraint no longer exists (dropped or re-created since the lookup)")
-            if state[0]:
-                return outcome("validated", "already valid (validated by someone else meanwhile)")
-            count = _orphan_count(conn, item)
-            counted.append(time.monotonic() - started)
-        if count:
-            return outcome(
-                "orphans",
-                f"{count} row(s) reference no row of {item.target}: skipped, nothing deleted; "
-                f"see them with: cascade-tool orphans --manifest {manifest.source}",
-                count,
-            )
-        with conn.transaction():
-            if timeout_ms is not None:
-                conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
-            conn.execute(sql.SQL(item.statement))
-            if bookkeeping:
-                conn.execute(RECORD_SQL, {"schema": item.schema, "table": item.table_name,
-                                          "constraint": item.constraint})
-        return outcome("validated", orphans=0)
+            if count:
+                return outcome(
+                    "orphans",
+                    f"{count} row(s) reference no row of {item.target}: skipped, nothing deleted; "
+                    f"see them with: cascade-tool orphans --manifest {manifest.source}",
+                    count,
+                )
+        return outcome("failed", "the validation found rows with no parent, then none were left to count; "
+                                 "nothing changed: run cascade-tool validate again")
     except psycopg.errors.QueryCanceled:
         return outcome("failed", "cancelled by statement_timeout; nothing changed")
     except psycopg.Error as exc:
