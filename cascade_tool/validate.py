@@ -272,18 +272,18 @@ def run(
     started = time.monotonic()
     deadline = None if max_duration is None else started + max_duration
     timeout_ms = None if statement_timeout is None else max(1, int(statement_timeout * 1000))
-    with catalog.connect(url) as conn:
-        items, valid = targets(conn, manifest)
-    if not items:
-        return ValidationRun([], valid, time.monotonic() - started, jobs)
-    workers = min(jobs, len(items))
-    conns = []
+    lookup = catalog.connect(url)
+    conns = [lookup]
     try:
-        for _ in range(workers):
-            conn = catalog.connect(url)
+        items, valid = targets(lookup, manifest)
+        if not items:
+            return ValidationRun([], valid, time.monotonic() - started, jobs)
+        # The lookup's connection becomes the first worker's: one connection fewer to open.
+        for _ in range(min(jobs, len(items)) - 1):
+            conns.append(catalog.connect(url))
+        for conn in conns:
             conn.read_only = False
             conn.autocommit = True
-            conns.append(conn)
         bookkeeping = bool(conns[0].execute(BOOKKEEPING_SQL).fetchone() == (True,))
         scheduler = _Scheduler(items, deadline)
         outcomes: list[Outcome] = []
