@@ -33,6 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from psycopg import sql  # noqa: E402
+
 from benchmarks.harness import (  # noqa: E402
     Bench,
     add_common_args,
@@ -45,8 +47,6 @@ from benchmarks.harness import (  # noqa: E402
     manifest_text,
     new_project,
 )
-from psycopg import sql  # noqa: E402
-
 from tests.helpers import REPO  # noqa: E402
 
 VALIDATE_CMD = [sys.executable, "-c", "import sys; from cascade_tool.cli import main; main(sys.argv[1:])", "validate"]
@@ -128,9 +128,9 @@ def main() -> None:
         runs: dict[int, list[float]] = {1: [], 4: []}
         idle: list[float] = []  # validate --jobs 1 again on its copy: nothing left to validate
         bare: list[float] = []  # psql running the VALIDATE statements one after another
-        counted: list[int] = []
+        counted: list[int] = []  # --jobs 1: FKs whose orphans were counted (none: no orphans here)
         steps: list[float] = []  # --jobs 1: the FK steps' seconds, as the command times them
-        inside: list[float] = []  # --jobs 1: the run's seconds, as the command times it  # --jobs 1: FKs whose orphans were counted (none: no orphans here)
+        inside: list[float] = []  # --jobs 1: the run's seconds, as the command times it
         for run in range(1, args.runs + 1):
             later_db = ""
             for mode in ("now", "later"):

@@ -36,7 +36,8 @@ def validate(
     it. Each FK: ALTER TABLE ... VALIDATE CONSTRAINT runs in a transaction of its own, which
     blocks no reads or writes; if rows reference no parent, the validation fails and changes
     nothing, and those orphan rows are counted: the FK is skipped and reported with the count
-    and the command that lists them (nothing is deleted). One line per FK with its duration. Largest tables first; with --jobs N, N connections, never two on the same table.
+    and the command that lists them (nothing is deleted). One line per FK with its duration.
+    Largest tables first; with --jobs N, N connections, never two on the same table.
     Resumable: a second run picks up what is still NOT VALID.
 
     Exit codes: 0 every covered FK is valid; 1 some remain NOT VALID (orphan rows, a failure,
