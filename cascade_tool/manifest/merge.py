@@ -16,11 +16,12 @@ from typing import Any
 import psycopg
 
 from cascade_tool import catalog
-from cascade_tool.discover import Candidate, Discovery, Proposal, discover
+from cascade_tool.discover import discover
 from cascade_tool.errors import DiscoverError, ManifestError
 from cascade_tool.graph import Relation, find_target
 from cascade_tool.manifest.read import Manifest, TableName, parse_manifest
 from cascade_tool.manifest.write import candidates_block, comment, entries_block
+from cascade_tool.proposals import Candidate, Discovery, Proposal
 
 _TABLES_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*tables[ \t]*\]\][ \t]*(#.*)?$")
 _ANY_HEADER = re.compile(r"^[ \t]*\[")
