@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from cascade_tool import catalog, sqlfile
@@ -40,7 +41,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 SIZE_SQL = sqlfile.load("validate_sizes")
-STATE_SQL = "SELECT convalidated FROM pg_catalog.pg_constraint WHERE oid = %(oid)s::oid"
+STATE_SQL = sql.SQL("SELECT convalidated FROM pg_catalog.pg_constraint WHERE oid = {oid}::oid")
 BOOKKEEPING_SQL = sqlfile.load("validate_bookkeeping")
 RECORD_SQL = sqlfile.load("validate_record")
 
@@ -203,10 +204,47 @@ def _set_timeout(conn: psycopg.Connection[Any], timeout_ms: int | None) -> None:
         conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
 
 
+def _begin(conn: psycopg.Connection[Any], item: Target, timeout_ms: int | None) -> bool | None:
+    """BEGIN, the transaction's statement_timeout, and whether the FK is valid already (None: it
+    is gone), in one round trip."""
+    parts: list[sql.Composable] = [sql.SQL("BEGIN")]
+    if timeout_ms is not None:
+        parts.append(sql.SQL("SELECT pg_catalog.set_config('statement_timeout', {}, true)").format(
+            sql.Literal(f"{timeout_ms}ms")))
+    parts.append(STATE_SQL.format(oid=sql.Literal(item.fk_oid)))
+    cur = conn.execute(sql.SQL("; ").join(parts))
+    while cur.nextset():
+        pass  # to the last statement's result
+    row = cur.fetchone()
+    return None if row is None else bool(row[0])
+
+
+def _validate_and_commit(conn: psycopg.Connection[Any], item: Target, bookkeeping: bool) -> None:
+    """VALIDATE CONSTRAINT, the bookkeeping row, COMMIT: one round trip, as psql would send them."""
+    parts: list[sql.Composable] = [sql.SQL(item.statement)]
+    if bookkeeping:
+        parts.append(sql.SQL(psycopg.ClientCursor(conn).mogrify(
+            RECORD_SQL, {"schema": item.schema, "table": item.table_name, "constraint": item.constraint})))
+    parts.append(sql.SQL("COMMIT"))
+    conn.execute(sql.SQL("; ").join(parts))
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End a transaction that failed or is not to be kept (a broken connection is left alone)."""
+    try:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        pass
+
+
 def _validate_one(
     conn: psycopg.Connection[Any], item: Target, manifest: Manifest, timeout_ms: int | None, bookkeeping: bool
 ) -> Outcome:
-    """VALIDATE the FK (and record it) in one transaction; if rows violate it, count them."""
+    """VALIDATE the FK (and record it) in one transaction; if rows violate it, count them.
+
+    Two round trips on a clean FK (BEGIN and the FK's state; VALIDATE, bookkeeping and COMMIT):
+    psql sends one, and on a busy server each round trip waits to be scheduled."""
     started = time.monotonic()
     counted: list[float] = []
 
@@ -220,21 +258,21 @@ def _validate_one(
         # are counted (deleted meanwhile), the validation is tried once more.
         for _attempt in range(2):
             try:
-                with conn.transaction():
-                    _set_timeout(conn, timeout_ms)
-                    state = conn.execute(STATE_SQL, {"oid": item.fk_oid}).fetchone()
-                    if state is None:
-                        return outcome("failed",
-                                       "the constraint no longer exists (dropped or re-created since the lookup)")
-                    if state[0]:
-                        return outcome("validated", "already valid (validated by someone else meanwhile)")
-                    conn.execute(sql.SQL(item.statement))
-                    if bookkeeping:
-                        conn.execute(RECORD_SQL, {"schema": item.schema, "table": item.table_name,
-                                                  "constraint": item.constraint})
+                state = _begin(conn, item, timeout_ms)
+                if state is None:
+                    _rollback(conn)
+                    return outcome("failed",
+                                   "the constraint no longer exists (dropped or re-created since the lookup)")
+                if state:
+                    _rollback(conn)
+                    return outcome("validated", "already valid (validated by someone else meanwhile)")
+                _validate_and_commit(conn, item, bookkeeping)
                 return outcome("validated", orphans=0)
             except psycopg.errors.ForeignKeyViolation:
-                pass  # rolled back: nothing changed; count the rows below
+                _rollback(conn)  # nothing changed; count the rows below
+            except BaseException:
+                _rollback(conn)
+                raise
             counting = time.monotonic()
             with conn.transaction():
                 _set_timeout(conn, timeout_ms)
