@@ -204,29 +204,29 @@ def _set_timeout(conn: psycopg.Connection[Any], timeout_ms: int | None) -> None:
         conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
 
 
-def _begin(conn: psycopg.Connection[Any], item: Target, timeout_ms: int | None) -> bool | None:
-    """BEGIN, the transaction's statement_timeout, and whether the FK is valid already (None: it
-    is gone), in one round trip."""
+def _validate_and_commit(
+    conn: psycopg.Connection[Any], item: Target, timeout_ms: int | None, bookkeeping: bool
+) -> bool | None:
+    """BEGIN, the transaction's statement_timeout, the FK's state, VALIDATE CONSTRAINT, the
+    bookkeeping row and COMMIT, in one round trip, as psql sends its one statement: on a busy
+    server every round trip waits to be scheduled. Returns whether the FK was valid already when
+    the transaction began (None: no FK has that oid any more)."""
     parts: list[sql.Composable] = [sql.SQL("BEGIN")]
     if timeout_ms is not None:
         parts.append(sql.SQL("SELECT pg_catalog.set_config('statement_timeout', {}, true)").format(
             sql.Literal(f"{timeout_ms}ms")))
+    state_at = len(parts)
     parts.append(STATE_SQL.format(oid=sql.Literal(item.fk_oid)))
-    cur = conn.execute(sql.SQL("; ").join(parts))
-    while cur.nextset():
-        pass  # to the last statement's result
-    row = cur.fetchone()
-    return None if row is None else bool(row[0])
-
-
-def _validate_and_commit(conn: psycopg.Connection[Any], item: Target, bookkeeping: bool) -> None:
-    """VALIDATE CONSTRAINT, the bookkeeping row, COMMIT: one round trip, as psql would send them."""
-    parts: list[sql.Composable] = [sql.SQL(item.statement)]
+    parts.append(sql.SQL(item.statement))
     if bookkeeping:
         parts.append(sql.SQL(psycopg.ClientCursor(conn).mogrify(
             RECORD_SQL, {"schema": item.schema, "table": item.table_name, "constraint": item.constraint})))
     parts.append(sql.SQL("COMMIT"))
-    conn.execute(sql.SQL("; ").join(parts))
+    cur = conn.execute(sql.SQL(";\n").join(parts))
+    for _ in range(state_at):
+        cur.nextset()
+    row = cur.fetchone()
+    return None if row is None else bool(row[0])
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -241,10 +241,8 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
 def _validate_one(
     conn: psycopg.Connection[Any], item: Target, manifest: Manifest, timeout_ms: int | None, bookkeeping: bool
 ) -> Outcome:
-    """VALIDATE the FK (and record it) in one transaction; if rows violate it, count them.
-
-    Two round trips on a clean FK (BEGIN and the FK's state; VALIDATE, bookkeeping and COMMIT):
-    psql sends one, and on a busy server each round trip waits to be scheduled."""
+    """VALIDATE the FK (and record it) in one transaction, one round trip; if rows violate it,
+    count them."""
     started = time.monotonic()
     counted: list[float] = []
 
@@ -258,15 +256,11 @@ def _validate_one(
         # are counted (deleted meanwhile), the validation is tried once more.
         for _attempt in range(2):
             try:
-                state = _begin(conn, item, timeout_ms)
+                state = _validate_and_commit(conn, item, timeout_ms, bookkeeping)
                 if state is None:
-                    _rollback(conn)
-                    return outcome("failed",
-                                   "the constraint no longer exists (dropped or re-created since the lookup)")
+                    return outcome("validated", "re-created since the lookup; validated as it is now", orphans=0)
                 if state:
-                    _rollback(conn)
                     return outcome("validated", "already valid (validated by someone else meanwhile)")
-                _validate_and_commit(conn, item, bookkeeping)
                 return outcome("validated", orphans=0)
             except psycopg.errors.ForeignKeyViolation:
                 _rollback(conn)  # nothing changed; count the rows below

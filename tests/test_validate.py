@@ -416,3 +416,38 @@ def test_clean_fk_is_read_once_and_orphans_are_counted_only_when_validation_fail
     assert listed.code == 1, listed.out + listed.err
     found = [f for f in json.loads(listed.out) if f["orphans"]]
     assert [(f["constraint"], f["orphans"]) for f in found] == [("comments_user_id_fkey", 3)]
+
+
+def test_constraint_dropped_or_recreated_during_the_run(db: str, tmp_path: Path) -> None:
+    """Between the lookup and its turn, one FK is dropped (failed, with the server's message,
+    nothing changed) and another re-created NOT VALID under its name (validated as it is now)."""
+    from cascade_tool import validate as validation
+    from cascade_tool.manifest import load_manifest
+
+    execute_sql(db, "ALTER TABLE posts DROP CONSTRAINT posts_user_id_fkey;"
+                    " ALTER TABLE posts ADD CONSTRAINT posts_user_id_fkey FOREIGN KEY (user_id)"
+                    " REFERENCES users (id) ON DELETE CASCADE NOT VALID;"
+                    " ALTER TABLE comments DROP CONSTRAINT comments_editor_id_fkey,"
+                    " ADD CONSTRAINT comments_editor_id_fkey FOREIGN KEY (editor_id) REFERENCES users (id)"
+                    " ON DELETE SET NULL NOT VALID; ANALYZE")
+    manifest = load_manifest(Path(write_manifest(tmp_path)))
+    seen: list[str] = []
+
+    def meddle(outcome: Any) -> None:
+        seen.append(outcome.constraint)
+        if len(seen) == 1:  # the largest table (posts) is done: change the two FKs of comments
+            execute_sql(db, "ALTER TABLE comments DROP CONSTRAINT comments_user_id_fkey;"
+                            " ALTER TABLE comments DROP CONSTRAINT comments_editor_id_fkey,"
+                            " ADD CONSTRAINT comments_editor_id_fkey FOREIGN KEY (editor_id)"
+                            " REFERENCES users (id) ON DELETE SET NULL NOT VALID")
+
+    result = validation.run(db, manifest, jobs=1, progress=meddle)
+    by_name = {o.constraint: o for o in result.outcomes}
+    assert seen[0] == "posts_user_id_fkey" and by_name["posts_user_id_fkey"].result == "validated"
+    gone = by_name["comments_user_id_fkey"]
+    assert gone.result == "failed" and not result.ok
+    assert gone.message == ('constraint "comments_user_id_fkey" of relation "comments" does not exist; '
+                            "nothing changed")
+    again = by_name["comments_editor_id_fkey"]
+    assert (again.result, again.message) == ("validated", "re-created since the lookup; validated as it is now")
+    assert validity(db) == {("comments", "comments_editor_id_fkey"): True, ("posts", "posts_user_id_fkey"): True}
