@@ -13,8 +13,9 @@ grouped by the table they reference, nearest first. Columns that look like refer
 target but have no FK are listed at the end as commented-out candidates, with their orphan
 counts. The output is deterministic: everything is sorted, nothing depends on the clock.
 
-The manifest text is written by cascade_tool.manifest.write; cascade_tool.manifest.merge adds a
-new discovery to an existing manifest without rewriting it.
+What it returns (Discovery, Proposal, Candidate) lives in cascade_tool.proposals, below both this
+module and the writer. The manifest text is written by cascade_tool.manifest.write;
+cascade_tool.manifest.merge adds a new discovery to an existing manifest without rewriting it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from cascade_tool import sqlfile
 from cascade_tool.errors import DatabaseError
 from cascade_tool.graph import ForeignKey, Graph, Relation, Target, count_rows, find_target, load_graph
 from cascade_tool.manifest import ACTIONS, TableName
-from cascade_tool.manifest.write import comment
+from cascade_tool.proposals import Candidate, Discovery, Proposal
+
+__all__ = ["Candidate", "Discovery", "Proposal", "discover", "propose", "singular"]
+
 
 CANDIDATES_SQL = sqlfile.load("candidates")
 
@@ -52,75 +56,6 @@ _ACTOR = re.compile(
     r"deleter|closer|merger|resolver|verifier|banner|redeemer|sender|recipient|moderator|actor|"
     r"initiator|requester|importer|promoter|to|from)(_user)?_id)$"
 )
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """One manifest entry: an FK (or duplicate FKs on the same columns) and its proposed action."""
-
-    fks: tuple[ForeignKey, ...]
-    action: str
-    kept: bool
-    reason: str
-    group: str
-    chain: bool
-    depth: int  # how many FKs the referenced table is from the target (0: the target itself)
-    references: tuple[str, ...] | None  # written only when not the default
-
-    @property
-    def fk(self) -> ForeignKey:
-        return self.fks[0]
-
-    def column_summary(self) -> str:
-        """The FK's columns with their types: `owner_id bigint NOT NULL`."""
-        return _describe_columns(self.fk)
-
-    def notes(self) -> list[str]:
-        """What a reviewer should know about the FK (partitioned, NOT VALID, unindexed...)."""
-        return _notes(self.fk)
-
-    def fields(self) -> dict[str, Any]:
-        """The entry's keys, in the order they are written."""
-        out: dict[str, Any] = {"name": self.fk.child.manifest_name, "columns": list(self.fk.columns)}
-        if self.references is not None:
-            out["references"] = list(self.references)
-        if self.chain:
-            out["target"] = self.fk.parent.manifest_name
-        out["on_delete"] = self.action
-        out["group"] = self.group
-        return out
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A column that looks like a reference to the target but has no FK."""
-
-    relation: Relation
-    column: str
-    type: str
-    not_null: bool
-    indexed: bool
-    orphans: int | None  # rows whose value matches no target row (None: not counted)
-
-    @property
-    def key(self) -> str:
-        """The tag a manifest carries for it: `public.reactions(creator_id)`."""
-        return comment(f"{self.relation.manifest_name}({self.column})")
-
-    @property
-    def action(self) -> str:
-        return "CASCADE" if self.not_null else "SET NULL"
-
-
-@dataclass(frozen=True)
-class Discovery:
-    graph: Graph
-    proposals: tuple[Proposal, ...]  # in manifest order
-    candidates: tuple[Candidate, ...]
-
-    @property
-    def target(self) -> Target:
-        return self.graph.target
 
 
 # --- discovering ----------------------------------------------------------------------------
@@ -155,14 +90,6 @@ def _role(fk: ForeignKey) -> str | None:
     if any(c in (f"{stem}_id", "owner_id") or c.endswith(f"_{stem}_id") for c in fk.columns):
         return "owner"
     return None
-
-
-def _describe_columns(fk: ForeignKey) -> str:
-    parts = [
-        f"{c} {t}{' NOT NULL' if c in fk.not_null_columns else ''}"
-        for c, t in zip(fk.columns, fk.column_types, strict=True)
-    ]
-    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
 
 def propose(fk: ForeignKey) -> tuple[str, bool, str]:
@@ -211,19 +138,6 @@ def propose(fk: ForeignKey) -> tuple[str, bool, str]:
     if role == "actor":
         return "SET NULL", False, "a nullable actor column: SET NULL keeps the rows and forgets who"
     return "SET NULL", False, "a nullable reference: SET NULL keeps the rows"
-
-
-def _notes(fk: ForeignKey) -> list[str]:
-    notes = []
-    if fk.child_partitioned or fk.parent_partitioned:
-        notes.append(f"partitioned: the entry covers its {fk.clones} per-partition copies")
-    if not fk.validated:
-        notes.append("NOT VALID: verify reports it until it is validated")
-    if not fk.enforced:
-        notes.append("NOT ENFORCED: it has no effect on deletes until enforced")
-    if not fk.covered:
-        notes.append(f"no index on ({', '.join(fk.columns)}): each delete scans {fk.child.name}")
-    return notes
 
 
 def _proposals(graph: Graph) -> list[Proposal]:

@@ -114,7 +114,7 @@ def lint(
             if row.fk_oid:
                 actions[int(row.fk_oid)] = str(row.wanted_action)
                 chosen[int(row.fk_oid)] = f"{manifest.source} {entry.label}"
-    findings += _Linter(conn, graph, actions, chosen, count, manifest is not None).run()
+    findings += _run(_View(conn, graph, actions, chosen, count, manifest is not None))
     findings.sort(key=lambda f: f.sort_key)
     return LintResult(tgt, tuple(findings), len(graph.edges), len(graph.reachable()),
                       manifest.source if manifest else None)
@@ -163,7 +163,10 @@ def _manifest_findings(manifest: Manifest, rows: list[catalog.LookupRow]) -> lis
     return out
 
 
-class _Linter:
+class _View:
+    """The FK graph as lint judges it: each FK's action (the manifest's, else the catalog's), the
+    tables a delete of a target row reaches, and the wording the findings share."""
+
     def __init__(self, conn: psycopg.Connection[Any], graph: Graph, actions: dict[int, str],
                  chosen: dict[int, str], count: bool, with_manifest: bool) -> None:
         self.conn = conn
@@ -176,8 +179,6 @@ class _Linter:
         self.paths = self._any_paths()
         self.with_manifest = with_manifest
         self.when = "once the manifest is deployed" if with_manifest else "today"
-
-    # -- helpers -------------------------------------------------------------------------
 
     def act(self, fk: ForeignKey) -> str:
         return self.actions.get(fk.oid, fk.on_delete)
@@ -223,278 +224,312 @@ class _Linter:
                     f"({self.describe_path(path)}),", "one of them")
         return f"deleting a {fk.parent} row", "it"
 
-    # -- the checks ----------------------------------------------------------------------
 
-    def run(self) -> list[Finding]:
-        out: list[Finding] = []
-        blockers: list[tuple[ForeignKey, Finding]] = []
-        defaults: list[ForeignKey] = []
-        for fk in self.graph.edges:
-            action = self.act(fk)
-            live = fk.parent_oid in self.deleted
-            failing = fk.failing_set_columns(action)
-            if failing:
-                finding = self.set_null_not_null(fk, action, failing)
-                out.append(finding)
-                if live:
-                    blockers.append((fk, finding))
-            elif action == "SET DEFAULT" and self.default_kind(fk) == "constant":
-                defaults.append(fk)
-            elif action == "SET DEFAULT" and self.default_kind(fk) == "opaque":
-                out.append(Finding(
-                    "info", "set_default_violates_fk", fk.label,
-                    f"ON DELETE SET DEFAULT{self.origin(fk)}: lint does not evaluate the defaults of "
-                    f"{', '.join(fk.written_columns)} (only constants are); if what they give matches no "
-                    f"{fk.parent} row, deletes fail",
-                    f"check that the default names an existing {fk.parent} row",
-                ))
-            if action in BLOCKING:
-                finding = self.blocking(fk, action, live)
-                out.append(finding)
-                if live:
-                    blockers.append((fk, finding))
-            out += self.index(fk)
-            out += self.validity(fk)
-        out += self.default_checks(defaults, blockers)
-        out += self.cycles()
-        out += self.multiple_paths()
-        out += self.set_null_then_cascade()
-        if self.count:
-            out += self.undeletable(blockers)
-        return out
+# --- the checks, in the order they run --------------------------------------------------
 
-    def set_null_not_null(self, fk: ForeignKey, action: str, failing: tuple[str, ...]) -> Finding:
-        cols = ", ".join(failing)
-        deleting, it = self.reach(fk)
-        return Finding(
-            "error", "set_null_not_null", fk.label,
-            f"ON DELETE {action}{self.origin(fk)} writes NULL into NOT NULL column(s) {cols}: "
-            f"{deleting} fails with a NOT NULL violation while a {fk.child} row references {it}",
-            f"make it ON DELETE CASCADE if the {fk.child.name} rows belong to the {fk.parent.name} row, "
-            f"else drop NOT NULL: ALTER TABLE {self.ident(fk.child.schema, fk.child.name)} "
-            f"ALTER COLUMN {self.ident(failing[0])} DROP NOT NULL;",
-        )
 
-    def default_kind(self, fk: ForeignKey) -> str:
-        """What SET DEFAULT writes: "null" (a NULL: a MATCH SIMPLE FK is then not checked),
-        "constant" (checked against the parent table), or "opaque" (not evaluated)."""
-        defaults = [fk.default_of(c) for c in fk.written_columns]
-        if fk.match != "FULL" and any(d is None or d.expression is None for d in defaults):
-            return "null"
-        if fk.written_columns == fk.columns and all(d is not None and d.constant for d in defaults):
-            return "constant"
-        return "opaque"
+def _run(view: _View) -> list[Finding]:
+    """Every check: those of each FK, then the graph's shape, then (if asked) the row counts."""
+    out: list[Finding] = []
+    blockers: list[tuple[ForeignKey, Finding]] = []  # findings that stop a delete of a target row
+    defaults: list[ForeignKey] = []  # SET DEFAULT FKs whose constant defaults are looked up
+    for fk in view.graph.edges:
+        out += _one_fk(view, fk, blockers, defaults)
+    out += _default_checks(view, defaults, blockers)
+    out += _cycles(view)
+    out += _multiple_paths(view)
+    out += _set_null_then_cascade(view)
+    if view.count:
+        out += _undeletable(view, blockers)
+    return out
 
-    def default_checks(self, fks: list[ForeignKey], blockers: list[tuple[ForeignKey, Finding]]) -> list[Finding]:
-        queries: list[sql.Composable] = []
-        for fk in fks:
-            conds = sql.SQL(" AND ").join(
-                sql.SQL("p.{} = ({})").format(sql.Identifier(ref), sql.SQL(str(d.expression)))
-                for col, ref in zip(fk.columns, fk.references, strict=True)
-                if (d := fk.default_of(col)) is not None
-            )
-            queries.append(sql.SQL("SELECT count(*) FROM {} AS p WHERE {}").format(
-                sql.Identifier(fk.parent.schema, fk.parent.name), conds))
-        out = []
-        for fk, found in zip(fks, count_rows(self.conn, queries), strict=True):
-            if found:
-                continue
-            values = ", ".join(f"{c} = {d.expression}" for c in fk.columns if (d := fk.default_of(c)))
-            deleting, it = self.reach(fk)
-            finding = Finding(
-                "error", "set_default_violates_fk", fk.label,
-                f"ON DELETE SET DEFAULT{self.origin(fk)} writes the defaults ({values}), and no "
-                f"{fk.parent} row has them: {deleting} fails with a foreign key violation while a "
-                f"{fk.child} row references {it}",
-                f"create the {fk.parent.name} row the default points at, change the default, or use "
-                "CASCADE / SET NULL",
-            )
-            out.append(finding)
-            if fk.parent_oid in self.deleted:
-                blockers.append((fk, finding))
-        return out
 
-    def blocking(self, fk: ForeignKey, action: str, live: bool) -> Finding:
-        intended = fk.oid in self.chosen
+def _one_fk(view: _View, fk: ForeignKey, blockers: list[tuple[ForeignKey, Finding]],
+            defaults: list[ForeignKey]) -> list[Finding]:
+    """The findings of one FK; adds to `blockers` and `defaults` what later checks count."""
+    out: list[Finding] = []
+    action = view.act(fk)
+    live = fk.parent_oid in view.deleted
+    failing = fk.failing_set_columns(action)
+    if failing:
+        finding = _set_null_not_null(view, fk, action, failing)
+        out.append(finding)
         if live:
-            deleting, it = self.reach(fk)
-            message = (f"ON DELETE {action}{self.origin(fk)}: {deleting} fails while a "
-                       f"{fk.child} row references {it}")
-            severity = "info" if intended else "warning"
-        else:
-            path = self.paths.get(fk.parent_oid, ())
-            message = (f"ON DELETE {action}{self.origin(fk)}: a delete from {self.target} does not reach "
-                       f"{fk.parent} rows {self.when} ({self.describe_path(path)}), but once it does, "
-                       f"it fails while a {fk.child} row references them")
-            severity = "info"
-        if fk.self_reference:
-            other = ("SET NULL (the rows stay, the link is cleared; CASCADE would delete the rows that "
-                     "point at a deleted row, recursively)")
-        else:
-            other = (f"CASCADE (the {fk.child.name} rows belong to the {fk.parent.name} row) or SET NULL "
-                     "(nullable references)")
-        fix = (f"keep it if such deletes must be refused; otherwise {other}"
-               + (" in the manifest" if self.with_manifest else ""))
-        return Finding(severity, "blocking_fk", fk.label, message, fix)
+            blockers.append((fk, finding))
+    elif action == "SET DEFAULT" and _default_kind(fk) == "constant":
+        defaults.append(fk)
+    elif action == "SET DEFAULT" and _default_kind(fk) == "opaque":
+        out.append(Finding(
+            "info", "set_default_violates_fk", fk.label,
+            f"ON DELETE SET DEFAULT{view.origin(fk)}: lint does not evaluate the defaults of "
+            f"{', '.join(fk.written_columns)} (only constants are); if what they give matches no "
+            f"{fk.parent} row, deletes fail",
+            f"check that the default names an existing {fk.parent} row",
+        ))
+    if action in BLOCKING:
+        finding = _blocking(view, fk, action, live)
+        out.append(finding)
+        if live:
+            blockers.append((fk, finding))
+    out += _index(view, fk)
+    out += _validity(view, fk)
+    return out
 
-    def index(self, fk: ForeignKey) -> list[Finding]:
-        if fk.indexed:
-            return []
-        table = self.ident(fk.child.schema, fk.child.name)
-        create = f"CREATE INDEX CONCURRENTLY ON {table} ({self.columns(fk.columns)});"
-        if fk.partial_index_serves:
-            return [Finding(
-                "info", "partial_index_fk", fk.label,
-                f"only a partial index (WHERE {fk.partial_index}) leads with ({', '.join(fk.columns)}); "
-                "PostgreSQL uses it for the FK's lookups, since col = $1 implies the predicate, so "
-                "deletes do not scan the table (counts that ignore partial indexes list it as unindexed)",
-                f"nothing to do; if that index is ever dropped: {create}",
-            )]
-        verb = {"CASCADE": "deletes the referencing rows", "SET NULL": "updates the referencing rows",
-                "SET DEFAULT": "updates the referencing rows"}.get(self.act(fk), "looks for referencing rows")
-        partial = (f" (a partial index WHERE {fk.partial_index} has the columns, but lookups outside "
-                   "its predicate cannot use it)" if fk.partial_index else "")
+
+# --- one FK: its action, its defaults, its index, its validity ------------------------------
+
+
+def _set_null_not_null(view: _View, fk: ForeignKey, action: str, failing: tuple[str, ...]) -> Finding:
+    cols = ", ".join(failing)
+    deleting, it = view.reach(fk)
+    return Finding(
+        "error", "set_null_not_null", fk.label,
+        f"ON DELETE {action}{view.origin(fk)} writes NULL into NOT NULL column(s) {cols}: "
+        f"{deleting} fails with a NOT NULL violation while a {fk.child} row references {it}",
+        f"make it ON DELETE CASCADE if the {fk.child.name} rows belong to the {fk.parent.name} row, "
+        f"else drop NOT NULL: ALTER TABLE {view.ident(fk.child.schema, fk.child.name)} "
+        f"ALTER COLUMN {view.ident(failing[0])} DROP NOT NULL;",
+    )
+
+
+def _default_kind(fk: ForeignKey) -> str:
+    """What SET DEFAULT writes: "null" (a NULL: a MATCH SIMPLE FK is then not checked),
+    "constant" (checked against the parent table), or "opaque" (not evaluated)."""
+    defaults = [fk.default_of(c) for c in fk.written_columns]
+    if fk.match != "FULL" and any(d is None or d.expression is None for d in defaults):
+        return "null"
+    if fk.written_columns == fk.columns and all(d is not None and d.constant for d in defaults):
+        return "constant"
+    return "opaque"
+
+
+def _default_checks(view: _View, fks: list[ForeignKey], blockers: list[tuple[ForeignKey, Finding]]) -> list[Finding]:
+    queries: list[sql.Composable] = []
+    for fk in fks:
+        conds = sql.SQL(" AND ").join(
+            sql.SQL("p.{} = ({})").format(sql.Identifier(ref), sql.SQL(str(d.expression)))
+            for col, ref in zip(fk.columns, fk.references, strict=True)
+            if (d := fk.default_of(col)) is not None
+        )
+        queries.append(sql.SQL("SELECT count(*) FROM {} AS p WHERE {}").format(
+            sql.Identifier(fk.parent.schema, fk.parent.name), conds))
+    out = []
+    for fk, found in zip(fks, count_rows(view.conn, queries), strict=True):
+        if found:
+            continue
+        values = ", ".join(f"{c} = {d.expression}" for c in fk.columns if (d := fk.default_of(c)))
+        deleting, it = view.reach(fk)
+        finding = Finding(
+            "error", "set_default_violates_fk", fk.label,
+            f"ON DELETE SET DEFAULT{view.origin(fk)} writes the defaults ({values}), and no "
+            f"{fk.parent} row has them: {deleting} fails with a foreign key violation while a "
+            f"{fk.child} row references {it}",
+            f"create the {fk.parent.name} row the default points at, change the default, or use "
+            "CASCADE / SET NULL",
+        )
+        out.append(finding)
+        if fk.parent_oid in view.deleted:
+            blockers.append((fk, finding))
+    return out
+
+
+def _blocking(view: _View, fk: ForeignKey, action: str, live: bool) -> Finding:
+    intended = fk.oid in view.chosen
+    if live:
+        deleting, it = view.reach(fk)
+        message = (f"ON DELETE {action}{view.origin(fk)}: {deleting} fails while a "
+                   f"{fk.child} row references {it}")
+        severity = "info" if intended else "warning"
+    else:
+        path = view.paths.get(fk.parent_oid, ())
+        message = (f"ON DELETE {action}{view.origin(fk)}: a delete from {view.target} does not reach "
+                   f"{fk.parent} rows {view.when} ({view.describe_path(path)}), but once it does, "
+                   f"it fails while a {fk.child} row references them")
+        severity = "info"
+    if fk.self_reference:
+        other = ("SET NULL (the rows stay, the link is cleared; CASCADE would delete the rows that "
+                 "point at a deleted row, recursively)")
+    else:
+        other = (f"CASCADE (the {fk.child.name} rows belong to the {fk.parent.name} row) or SET NULL "
+                 "(nullable references)")
+    fix = (f"keep it if such deletes must be refused; otherwise {other}"
+           + (" in the manifest" if view.with_manifest else ""))
+    return Finding(severity, "blocking_fk", fk.label, message, fix)
+
+
+def _index(view: _View, fk: ForeignKey) -> list[Finding]:
+    if fk.indexed:
+        return []
+    table = view.ident(fk.child.schema, fk.child.name)
+    create = f"CREATE INDEX CONCURRENTLY ON {table} ({view.columns(fk.columns)});"
+    if fk.partial_index_serves:
         return [Finding(
-            "warning", "unindexed_fk", fk.label,
-            f"no index leads with ({', '.join(fk.columns)}){partial}: every delete of a {fk.parent} row "
-            f"{verb} by scanning all of {fk.child}",
-            create,
+            "info", "partial_index_fk", fk.label,
+            f"only a partial index (WHERE {fk.partial_index}) leads with ({', '.join(fk.columns)}); "
+            "PostgreSQL uses it for the FK's lookups, since col = $1 implies the predicate, so "
+            "deletes do not scan the table (counts that ignore partial indexes list it as unindexed)",
+            f"nothing to do; if that index is ever dropped: {create}",
         )]
+    verb = {"CASCADE": "deletes the referencing rows", "SET NULL": "updates the referencing rows",
+            "SET DEFAULT": "updates the referencing rows"}.get(view.act(fk), "looks for referencing rows")
+    partial = (f" (a partial index WHERE {fk.partial_index} has the columns, but lookups outside "
+               "its predicate cannot use it)" if fk.partial_index else "")
+    return [Finding(
+        "warning", "unindexed_fk", fk.label,
+        f"no index leads with ({', '.join(fk.columns)}){partial}: every delete of a {fk.parent} row "
+        f"{verb} by scanning all of {fk.child}",
+        create,
+    )]
 
-    def validity(self, fk: ForeignKey) -> list[Finding]:
-        table = self.ident(fk.child.schema, fk.child.name)
-        name = self.ident(fk.name)
-        out = []
-        if not fk.validated:
-            out.append(Finding(
-                "warning", "not_valid", fk.label,
-                "the FK is NOT VALID: rows written before it was added were never checked (some may "
-                "reference no row), and verify warns until it is validated (cascade-tool validate)",
-                f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};",
-            ))
-        if not fk.enforced:
-            out.append(Finding(
-                "warning", "not_enforced", fk.label,
-                "the FK is NOT ENFORCED: deletes neither cascade through it nor check it",
-                f"ALTER TABLE {table} ALTER CONSTRAINT {name} ENFORCED;",
-            ))
-        return out
 
-    def cycles(self) -> list[Finding]:
-        out = []
-        for component in _strongly_connected(self.graph):
-            edges = [fk for fk in self.graph.edges
-                     if fk.child_oid in component and fk.parent_oid in component and not fk.self_reference]
-            relations = sorted({str(fk.child) for fk in edges})
-            links = "; ".join(f"{fk.label} {self.act(fk)}" for fk in edges)
-            out.append(Finding(
-                "info", "cycle", "cycle: " + ", ".join(relations),
-                f"these tables reference each other in a loop ({links}): a delete that enters the "
-                "loop can come back around it, to rows the path from the target does not suggest; "
-                "and rows must be written in an order the loop allows",
-                "check that each link's action is meant; one SET NULL link stops a delete going round",
-            ))
-        return out
+def _validity(view: _View, fk: ForeignKey) -> list[Finding]:
+    table = view.ident(fk.child.schema, fk.child.name)
+    name = view.ident(fk.name)
+    out = []
+    if not fk.validated:
+        out.append(Finding(
+            "warning", "not_valid", fk.label,
+            "the FK is NOT VALID: rows written before it was added were never checked (some may "
+            "reference no row), and verify warns until it is validated (cascade-tool validate)",
+            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};",
+        ))
+    if not fk.enforced:
+        out.append(Finding(
+            "warning", "not_enforced", fk.label,
+            "the FK is NOT ENFORCED: deletes neither cascade through it nor check it",
+            f"ALTER TABLE {table} ALTER CONSTRAINT {name} ENFORCED;",
+        ))
+    return out
 
-    def multiple_paths(self) -> list[Finding]:
-        """Tables a delete reaches through several FKs, at least one CASCADE, with other actions.
 
-        PostgreSQL runs the FK triggers of one statement from a queue, first in, first out: the
-        triggers of rows deleted by a shorter CASCADE path run first. A row that a CASCADE
-        removes before a RESTRICT / NO ACTION check looks for it does not block; a row the check
-        finds first does, and at equal depth the order is the triggers' creation order.
-        """
-        incoming: dict[int, list[ForeignKey]] = {}
-        for fk in self.graph.edges:
-            if fk.parent_oid in self.deleted and not fk.self_reference and fk.child_oid != self.target.oid:
-                incoming.setdefault(fk.child_oid, []).append(fk)
-        out = []
-        for fks in incoming.values():
-            acts = {self.act(fk) for fk in fks}
-            if len(acts) < 2 or DELETING not in acts:
-                continue
-            depth = {fk.oid: len(self.deleted[fk.parent_oid]) for fk in fks}
-            first_cascade = min(depth[fk.oid] for fk in fks if self.act(fk) == DELETING)
-            early = [fk for fk in fks if self.act(fk) in BLOCKING and depth[fk.oid] <= first_cascade]
-            child = fks[0].child
-            listed = "; ".join(f"{fk.label} {self.act(fk)}" for fk in fks)
-            message = (f"a delete from {self.target} reaches {child} rows through {len(fks)} FKs with "
-                       f"different actions ({listed})")
-            if early:
-                names = ", ".join(fk.name for fk in early)
-                message += (f": {names} checks for such rows no later than the first CASCADE removes "
-                            "them (PostgreSQL runs FK triggers in path order, and in creation order at "
-                            "equal depth), so a row reached both ways can make the delete fail")
-                fix = ("make the blocking FK CASCADE or SET NULL as well if such rows should go; keep it "
-                       "only if those deletes must be refused")
-            else:
-                message += (": a row a CASCADE reaches is deleted, whatever the others say (and before "
-                            "any RESTRICT / NO ACTION check further down looks for it)")
-                fix = "nothing, if that is meant; make the actions agree if those rows should stay"
-            out.append(Finding("warning" if early else "info", "multiple_paths", str(child), message, fix))
-        return out
+# --- the graph's shape: loops, tables reached several ways, SET NULL before CASCADE ---------
 
-    def set_null_then_cascade(self) -> list[Finding]:
-        children = self.graph.children_of()
-        nulled: dict[int, list[ForeignKey]] = {}
-        for fk in self.graph.edges:
-            if (fk.parent_oid in self.deleted and fk.child_oid not in self.deleted
-                    and self.act(fk) in NULLING and not fk.failing_set_columns(self.act(fk))):
-                nulled.setdefault(fk.child_oid, []).append(fk)
-        out = []
-        for oid, fks in nulled.items():
-            below = [c for c in children.get(oid, []) if self.act(c) == DELETING and c.child_oid != oid]
-            if not below:
-                continue
-            child = fks[0].child
-            names = ", ".join(sorted({str(c.child) for c in below})[:5])
-            more = len({c.child_oid for c in below})
-            out.append(Finding(
-                "info", "set_null_then_cascade", str(child),
-                f"a delete from {self.target} sets {', '.join(str(fk) for fk in fks)} to NULL: the "
-                f"{child} rows stay, so the {len(below)} CASCADE FK(s) that reference {child} "
-                f"({names}{', ...' if more > 5 else ''}) do not fire for it",
-                f"nothing, if keeping those rows is meant; CASCADE instead of SET NULL if they should "
-                f"go with the {self.target.relation.name} row",
-            ))
-        return out
 
-    def undeletable(self, blockers: list[tuple[ForeignKey, Finding]]) -> list[Finding]:
-        queries = [self.blocked_query(fk) for fk, _ in blockers]
-        out = []
-        for (fk, finding), n in zip(blockers, count_rows(self.conn, queries), strict=True):
-            if not n:
-                continue
-            path = self.deleted[fk.parent_oid]
-            through = f" through {self.describe_path(path)}" if path else ""
-            out.append(Finding(
-                "info" if finding.severity == "info" else "warning", "undeletable_rows", fk.label,
-                f"up to {n} {self.target} row(s) cannot be deleted "
-                f"{self.when}: each has {fk.child} rows{through} that {fk.name} "
-                f"({self.act(fk)}) holds on to (fewer if the same delete removes some of those rows "
-                "first, through a shorter CASCADE path)",
-                f"see the {finding.kind} finding for this FK; or delete or re-point those "
-                f"{fk.child.name} rows first",
-                rows=n,
-            ))
-        return out
+def _cycles(view: _View) -> list[Finding]:
+    out = []
+    for component in _strongly_connected(view.graph):
+        edges = [fk for fk in view.graph.edges
+                 if fk.child_oid in component and fk.parent_oid in component and not fk.self_reference]
+        relations = sorted({str(fk.child) for fk in edges})
+        links = "; ".join(f"{fk.label} {view.act(fk)}" for fk in edges)
+        out.append(Finding(
+            "info", "cycle", "cycle: " + ", ".join(relations),
+            f"these tables reference each other in a loop ({links}): a delete that enters the "
+            "loop can come back around it, to rows the path from the target does not suggest; "
+            "and rows must be written in an order the loop allows",
+            "check that each link's action is meant; one SET NULL link stops a delete going round",
+        ))
+    return out
 
-    def blocked_query(self, fk: ForeignKey) -> sql.Composable:
-        """Distinct target keys that have rows blocked by fk (along the shortest CASCADE path)."""
-        edges = [*self.deleted[fk.parent_oid], fk]
-        alias = [sql.Identifier(f"t{j}") for j in range(len(edges))]
-        source: sql.Composable = sql.SQL("{} AS {}").format(
-            sql.Identifier(edges[0].child.schema, edges[0].child.name), alias[0])
-        for j, e in enumerate(edges[1:], start=1):
-            on = sql.SQL(" AND ").join(
-                sql.SQL("{}.{} = {}.{}").format(alias[j], sql.Identifier(c), alias[j - 1], sql.Identifier(r))
-                for c, r in zip(e.columns, e.references, strict=True))
-            source = sql.SQL("{} JOIN {} AS {} ON {}").format(
-                source, sql.Identifier(e.child.schema, e.child.name), alias[j], on)
-        key = [sql.SQL("{}.{}").format(alias[0], sql.Identifier(c)) for c in edges[0].columns]
-        return sql.SQL("SELECT count(*) FROM (SELECT DISTINCT {} FROM {} WHERE {}) AS blocked").format(
-            sql.SQL(", ").join(key), source,
-            sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(k) for k in key))
+
+def _multiple_paths(view: _View) -> list[Finding]:
+    """Tables a delete reaches through several FKs, at least one CASCADE, with other actions.
+
+    PostgreSQL runs the FK triggers of one statement from a queue, first in, first out: the
+    triggers of rows deleted by a shorter CASCADE path run first. A row that a CASCADE
+    removes before a RESTRICT / NO ACTION check looks for it does not block; a row the check
+    finds first does, and at equal depth the order is the triggers' creation order.
+    """
+    incoming: dict[int, list[ForeignKey]] = {}
+    for fk in view.graph.edges:
+        if fk.parent_oid in view.deleted and not fk.self_reference and fk.child_oid != view.target.oid:
+            incoming.setdefault(fk.child_oid, []).append(fk)
+    out = []
+    for fks in incoming.values():
+        acts = {view.act(fk) for fk in fks}
+        if len(acts) < 2 or DELETING not in acts:
+            continue
+        depth = {fk.oid: len(view.deleted[fk.parent_oid]) for fk in fks}
+        first_cascade = min(depth[fk.oid] for fk in fks if view.act(fk) == DELETING)
+        early = [fk for fk in fks if view.act(fk) in BLOCKING and depth[fk.oid] <= first_cascade]
+        child = fks[0].child
+        listed = "; ".join(f"{fk.label} {view.act(fk)}" for fk in fks)
+        message = (f"a delete from {view.target} reaches {child} rows through {len(fks)} FKs with "
+                   f"different actions ({listed})")
+        if early:
+            names = ", ".join(fk.name for fk in early)
+            message += (f": {names} checks for such rows no later than the first CASCADE removes "
+                        "them (PostgreSQL runs FK triggers in path order, and in creation order at "
+                        "equal depth), so a row reached both ways can make the delete fail")
+            fix = ("make the blocking FK CASCADE or SET NULL as well if such rows should go; keep it "
+                   "only if those deletes must be refused")
+        else:
+            message += (": a row a CASCADE reaches is deleted, whatever the others say (and before "
+                        "any RESTRICT / NO ACTION check further down looks for it)")
+            fix = "nothing, if that is meant; make the actions agree if those rows should stay"
+        out.append(Finding("warning" if early else "info", "multiple_paths", str(child), message, fix))
+    return out
+
+
+def _set_null_then_cascade(view: _View) -> list[Finding]:
+    children = view.graph.children_of()
+    nulled: dict[int, list[ForeignKey]] = {}
+    for fk in view.graph.edges:
+        if (fk.parent_oid in view.deleted and fk.child_oid not in view.deleted
+                and view.act(fk) in NULLING and not fk.failing_set_columns(view.act(fk))):
+            nulled.setdefault(fk.child_oid, []).append(fk)
+    out = []
+    for oid, fks in nulled.items():
+        below = [c for c in children.get(oid, []) if view.act(c) == DELETING and c.child_oid != oid]
+        if not below:
+            continue
+        child = fks[0].child
+        names = ", ".join(sorted({str(c.child) for c in below})[:5])
+        more = len({c.child_oid for c in below})
+        out.append(Finding(
+            "info", "set_null_then_cascade", str(child),
+            f"a delete from {view.target} sets {', '.join(str(fk) for fk in fks)} to NULL: the "
+            f"{child} rows stay, so the {len(below)} CASCADE FK(s) that reference {child} "
+            f"({names}{', ...' if more > 5 else ''}) do not fire for it",
+            f"nothing, if keeping those rows is meant; CASCADE instead of SET NULL if they should "
+            f"go with the {view.target.relation.name} row",
+        ))
+    return out
+
+
+# --- counts: target rows a blocking FK holds on to (read-only) ------------------------------
+
+
+def _undeletable(view: _View, blockers: list[tuple[ForeignKey, Finding]]) -> list[Finding]:
+    queries = [_blocked_query(view, fk) for fk, _ in blockers]
+    out = []
+    for (fk, finding), n in zip(blockers, count_rows(view.conn, queries), strict=True):
+        if not n:
+            continue
+        path = view.deleted[fk.parent_oid]
+        through = f" through {view.describe_path(path)}" if path else ""
+        out.append(Finding(
+            "info" if finding.severity == "info" else "warning", "undeletable_rows", fk.label,
+            f"up to {n} {view.target} row(s) cannot be deleted "
+            f"{view.when}: each has {fk.child} rows{through} that {fk.name} "
+            f"({view.act(fk)}) holds on to (fewer if the same delete removes some of those rows "
+            "first, through a shorter CASCADE path)",
+            f"see the {finding.kind} finding for this FK; or delete or re-point those "
+            f"{fk.child.name} rows first",
+            rows=n,
+        ))
+    return out
+
+
+def _blocked_query(view: _View, fk: ForeignKey) -> sql.Composable:
+    """Distinct target keys that have rows blocked by fk (along the shortest CASCADE path)."""
+    edges = [*view.deleted[fk.parent_oid], fk]
+    alias = [sql.Identifier(f"t{j}") for j in range(len(edges))]
+    source: sql.Composable = sql.SQL("{} AS {}").format(
+        sql.Identifier(edges[0].child.schema, edges[0].child.name), alias[0])
+    for j, e in enumerate(edges[1:], start=1):
+        on = sql.SQL(" AND ").join(
+            sql.SQL("{}.{} = {}.{}").format(alias[j], sql.Identifier(c), alias[j - 1], sql.Identifier(r))
+            for c, r in zip(e.columns, e.references, strict=True))
+        source = sql.SQL("{} JOIN {} AS {} ON {}").format(
+            source, sql.Identifier(e.child.schema, e.child.name), alias[j], on)
+    key = [sql.SQL("{}.{}").format(alias[0], sql.Identifier(c)) for c in edges[0].columns]
+    return sql.SQL("SELECT count(*) FROM (SELECT DISTINCT {} FROM {} WHERE {}) AS blocked").format(
+        sql.SQL(", ").join(key), source,
+        sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(k) for k in key))
+
+
+# --- graph algorithms ----------------------------------------------------------------------
 
 
 def _strongly_connected(graph: Graph) -> list[set[int]]:

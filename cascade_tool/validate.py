@@ -6,9 +6,13 @@ referenced table). With several jobs, each runs on its own connection and no two
 same child table at once (two validations of one table would queue on that lock); any number may
 reference the same table, since ROW SHARE locks do not conflict. Largest tables start first.
 
-Before validating an FK, its orphan rows (rows that reference no parent) are counted: an FK with
-any is skipped and reported, and nothing is deleted. The run is time-boxed (no new validation
-starts after `max_duration`) and resumable: what is still NOT VALID is found again next time.
+VALIDATE CONSTRAINT runs first: it reads the child table once, and on a clean table that read is
+all the work there is. Only when it fails with foreign_key_violation are the FK's orphan rows
+(rows that reference no parent) counted, in a second read, so that the user gets how many there
+are and the command that lists them: the FK is skipped and reported, and nothing is deleted.
+(Counting first would read every child twice to find orphans that are rare.) The run is
+time-boxed (no new validation starts after `max_duration`) and resumable: what is still NOT
+VALID is found again next time.
 After each validation the upgrades' bookkeeping (cascade_tool.fk_changes) is updated in the same
 transaction, so `verify` stops reporting the validation as pending.
 """
@@ -24,6 +28,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from cascade_tool import catalog, sqlfile
@@ -36,7 +41,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 SIZE_SQL = sqlfile.load("validate_sizes")
-STATE_SQL = "SELECT convalidated FROM pg_catalog.pg_constraint WHERE oid = %(oid)s::oid"
+STATE_SQL = sql.SQL("SELECT convalidated FROM pg_catalog.pg_constraint WHERE oid = {oid}::oid")
 BOOKKEEPING_SQL = sqlfile.load("validate_bookkeeping")
 RECORD_SQL = sqlfile.load("validate_record")
 
@@ -77,10 +82,10 @@ class Outcome:
     kind: str
     result: str
     statement: str
-    seconds: float | None = None  # the whole step: orphan count and validation
-    orphans: int | None = None
+    seconds: float | None = None  # the whole step: validation, and the orphan count if it failed
+    orphans: int | None = None  # 0 once validated; counted only when the validation found some
     message: str = ""
-    count_seconds: float | None = None  # of which the orphan count
+    count_seconds: float | None = None  # of which the orphan count (None when not counted)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,43 +198,91 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _set_timeout(conn: psycopg.Connection[Any], timeout_ms: int | None) -> None:
+    """This transaction's statement_timeout (--statement-timeout), if one was given."""
+    if timeout_ms is not None:
+        conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
+
+
+def _validate_and_commit(
+    conn: psycopg.Connection[Any], item: Target, timeout_ms: int | None, bookkeeping: bool
+) -> bool | None:
+    """BEGIN, the transaction's statement_timeout, the FK's state, VALIDATE CONSTRAINT, the
+    bookkeeping row and COMMIT, in one round trip, as psql sends its one statement: on a busy
+    server every round trip waits to be scheduled. Returns whether the FK was valid already when
+    the transaction began (None: no FK has that oid any more)."""
+    parts: list[sql.Composable] = [sql.SQL("BEGIN")]
+    if timeout_ms is not None:
+        parts.append(sql.SQL("SELECT pg_catalog.set_config('statement_timeout', {}, true)").format(
+            sql.Literal(f"{timeout_ms}ms")))
+    state_at = len(parts)
+    parts.append(STATE_SQL.format(oid=sql.Literal(item.fk_oid)))
+    parts.append(sql.SQL(item.statement))
+    if bookkeeping:
+        parts.append(sql.SQL(psycopg.ClientCursor(conn).mogrify(
+            RECORD_SQL, {"schema": item.schema, "table": item.table_name, "constraint": item.constraint})))
+    parts.append(sql.SQL("COMMIT"))
+    cur = conn.execute(sql.SQL(";\n").join(parts))
+    for _ in range(state_at):
+        cur.nextset()
+    row = cur.fetchone()
+    return None if row is None else bool(row[0])
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End a transaction that failed or is not to be kept (a broken connection is left alone)."""
+    try:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        pass
+
+
 def _validate_one(
     conn: psycopg.Connection[Any], item: Target, manifest: Manifest, timeout_ms: int | None, bookkeeping: bool
 ) -> Outcome:
+    """VALIDATE the FK (and record it) in one transaction, one round trip; if rows violate it,
+    count them."""
     started = time.monotonic()
     counted: list[float] = []
 
     def outcome(result: str, message: str = "", orphans: int | None = None) -> Outcome:
         return Outcome(item.entry, item.table, item.constraint, item.kind, result, item.statement + ";",
                        round(time.monotonic() - started, 3), orphans, message,
-                       round(counted[0], 3) if counted else None)
+                       round(counted[-1], 3) if counted else None)
 
     try:
-        with conn.transaction():
-            if timeout_ms is not None:
-                conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
-            state = conn.execute(STATE_SQL, {"oid": item.fk_oid}).fetchone()
-            if state is None:
+        # Twice at most: when orphan rows made the validation fail but are gone by the time they
+        # are counted (deleted meanwhile), the validation is tried once more.
+        for _attempt in range(2):
+            try:
+                state = _validate_and_commit(conn, item, timeout_ms, bookkeeping)
+                if state is None:
+                    return outcome("validated", "re-created since the lookup; validated as it is now", orphans=0)
+                if state:
+                    return outcome("validated", "already valid (validated by someone else meanwhile)")
+                return outcome("validated", orphans=0)
+            except psycopg.errors.ForeignKeyViolation:
+                _rollback(conn)  # nothing changed; count the rows below
+            except BaseException:
+                _rollback(conn)
+                raise
+            counting = time.monotonic()
+            with conn.transaction():
+                _set_timeout(conn, timeout_ms)
+                count = _orphan_count(conn, item)
+            counted.append(time.monotonic() - counting)
+            if count is None:
                 return outcome("failed", "the constraint no longer exists (dropped or re-created since the lookup)")
-            if state[0]:
-                return outcome("validated", "already valid (validated by someone else meanwhile)")
-            count = _orphan_count(conn, item)
-            counted.append(time.monotonic() - started)
-        if count:
-            return outcome(
-                "orphans",
-                f"{count} row(s) reference no row of {item.target}: skipped, nothing deleted; "
-                f"see them with: cascade-tool orphans --manifest {manifest.source}",
-                count,
-            )
-        with conn.transaction():
-            if timeout_ms is not None:
-                conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", [f"{timeout_ms}ms"])
-            conn.execute(sql.SQL(item.statement))
-            if bookkeeping:
-                conn.execute(RECORD_SQL, {"schema": item.schema, "table": item.table_name,
-                                          "constraint": item.constraint})
-        return outcome("validated", orphans=0)
+            if count:
+                return outcome(
+                    "orphans",
+                    f"{count} row(s) reference no row of {item.target}: skipped, nothing deleted; "
+                    f"see them with: cascade-tool orphans --manifest {manifest.source}",
+                    count,
+                )
+        return outcome("failed", "the validation found rows with no parent, then none were left to count; "
+                                 "nothing changed: run cascade-tool validate again")
     except psycopg.errors.QueryCanceled:
         return outcome("failed", "cancelled by statement_timeout; nothing changed")
     except psycopg.Error as exc:
@@ -251,18 +304,18 @@ def run(
     started = time.monotonic()
     deadline = None if max_duration is None else started + max_duration
     timeout_ms = None if statement_timeout is None else max(1, int(statement_timeout * 1000))
-    with catalog.connect(url) as conn:
-        items, valid = targets(conn, manifest)
-    if not items:
-        return ValidationRun([], valid, time.monotonic() - started, jobs)
-    workers = min(jobs, len(items))
-    conns = []
+    lookup = catalog.connect(url)
+    conns = [lookup]
     try:
-        for _ in range(workers):
-            conn = catalog.connect(url)
+        items, valid = targets(lookup, manifest)
+        if not items:
+            return ValidationRun([], valid, time.monotonic() - started, jobs)
+        # The lookup's connection becomes the first worker's: one connection fewer to open.
+        for _ in range(min(jobs, len(items)) - 1):
+            conns.append(catalog.connect(url))
+        for conn in conns:
             conn.read_only = False
             conn.autocommit = True
-            conns.append(conn)
         bookkeeping = bool(conns[0].execute(BOOKKEEPING_SQL).fetchone() == (True,))
         scheduler = _Scheduler(items, deadline)
         outcomes: list[Outcome] = []

@@ -101,8 +101,8 @@ def test_stall_benchmark_prints_the_three_cases_and_explains_the_slowest() -> No
 
 
 def test_validate_jobs_benchmark_prints_its_ratios() -> None:
-    """A tiny run of benchmarks/validate_jobs.py deploys both ways, validates with 1 and 4 jobs,
-    and prints the ratios (no figure is asserted)."""
+    """A tiny run of benchmarks/validate_jobs.py deploys both ways, validates with 1 and 4 jobs and
+    with psql's bare statements, and prints the ratios (no figure is asserted)."""
     result = subprocess.run(
         [sys.executable, "benchmarks/validate_jobs.py", "--quick"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
@@ -111,6 +111,8 @@ def test_validate_jobs_benchmark_prints_its_ratios() -> None:
     out = result.stdout
     assert re.search(r"^  deploy time, now / later: +[\d.]+x$", out, re.M), out
     assert re.search(r"^  validation wall time, --jobs 1 / --jobs 4: [\d.]+x$", out, re.M), out
+    assert re.search(r"^  validate --jobs 1 less its idle run, over psql: -?[\d.]+x \(", out, re.M), out
+    assert "  --jobs 1: orphans counted for 0 of 8 FKs (counted only when a validation fails)" in out
 
 
 def test_fleet_apply_benchmark_prints_its_table() -> None:

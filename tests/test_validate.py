@@ -357,3 +357,97 @@ def test_statement_timeout_fails_one_fk_and_bad_options_are_usage_errors(
         'ALTER TABLE "public"."comments" VALIDATE CONSTRAINT "comments_user_id_fkey";'
     )
     assert validity(db)[("comments", "comments_user_id_fkey")] is False
+
+
+def _scans(url: str, tables: tuple[str, ...]) -> dict[str, int]:
+    """Reads of each table (sequential and index scans) since the database was created, once every
+    other session of the database has ended (a backend flushes its statistics as it exits)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND pid <> pg_backend_pid()").fetchone() != (0,):
+            assert time.monotonic() < deadline, "other sessions did not end"
+            time.sleep(0.05)
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        rows = conn.execute("SELECT relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0)"
+                            " FROM pg_stat_user_tables WHERE relname = ANY (%s)", [list(tables)]).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def test_clean_fk_is_read_once_and_orphans_are_counted_only_when_validation_fails(
+    db: str, tmp_path: Path, run_cli: Any
+) -> None:
+    """VALIDATE runs first: a clean child table is read once (no orphan count); an FK whose
+    validation fails for orphan rows is rolled back, its rows counted, and the line gives the
+    count and the orphans command, which lists the same rows; nothing deleted, exit 1."""
+    execute_sql(db, "ALTER TABLE posts DROP CONSTRAINT posts_user_id_fkey;"
+                    " ALTER TABLE posts ADD CONSTRAINT posts_user_id_fkey FOREIGN KEY (user_id)"
+                    " REFERENCES users (id) ON DELETE CASCADE NOT VALID;"
+                    " SET session_replication_role = replica;"
+                    " INSERT INTO comments (user_id, editor_id) VALUES (9001, 1), (9002, 1), (9002, 2);"
+                    " ALTER TABLE comments DROP CONSTRAINT comments_editor_id_fkey,"
+                    " ADD CONSTRAINT comments_editor_id_fkey FOREIGN KEY (editor_id) REFERENCES users (id)"
+                    " ON DELETE SET NULL NOT VALID")
+    manifest = write_manifest(tmp_path)
+    before = counts(db)
+    scans = _scans(db, ("posts", "comments"))
+    result = run_cli("validate", "--manifest", manifest, "--database-url", db, "--json")
+    assert result.code == 1, result.out + result.err
+    data = json.loads(result.out)
+    fks = {f["constraint"]: f for f in data["fks"]}
+    assert (data["validated"], data["orphans"], data["failed"]) == (2, 1, 0)
+    for name in ("posts_user_id_fkey", "comments_editor_id_fkey"):
+        assert (fks[name]["result"], fks[name]["orphans"], fks[name]["count_seconds"]) == ("validated", 0, None)
+    skipped = fks["comments_user_id_fkey"]
+    assert (skipped["result"], skipped["orphans"]) == ("orphans", 3)
+    assert skipped["count_seconds"] is not None and skipped["count_seconds"] <= skipped["seconds"]
+    assert skipped["message"] == (f"3 row(s) reference no row of public.users: skipped, nothing deleted; "
+                                  f"see them with: cascade-tool orphans --manifest {manifest}")
+    after = _scans(db, ("posts", "comments"))
+    assert after["posts"] - scans["posts"] == 1  # VALIDATE's read only
+    # comments: the failed validation, the count, the editor_id validation
+    assert after["comments"] - scans["comments"] == 3
+    assert counts(db) == before
+    assert validity(db) == {
+        ("comments", "comments_editor_id_fkey"): True, ("comments", "comments_user_id_fkey"): False,
+        ("posts", "posts_user_id_fkey"): True,
+    }
+    listed = run_cli("orphans", "--manifest", manifest, "--database-url", db, "--json")
+    assert listed.code == 1, listed.out + listed.err
+    found = [f for f in json.loads(listed.out) if f["orphans"]]
+    assert [(f["constraint"], f["orphans"]) for f in found] == [("comments_user_id_fkey", 3)]
+
+
+def test_constraint_dropped_or_recreated_during_the_run(db: str, tmp_path: Path) -> None:
+    """Between the lookup and its turn, one FK is dropped (failed, with the server's message,
+    nothing changed) and another re-created NOT VALID under its name (validated as it is now)."""
+    from cascade_tool import validate as validation
+    from cascade_tool.manifest import load_manifest
+
+    execute_sql(db, "ALTER TABLE posts DROP CONSTRAINT posts_user_id_fkey;"
+                    " ALTER TABLE posts ADD CONSTRAINT posts_user_id_fkey FOREIGN KEY (user_id)"
+                    " REFERENCES users (id) ON DELETE CASCADE NOT VALID;"
+                    " ALTER TABLE comments DROP CONSTRAINT comments_editor_id_fkey,"
+                    " ADD CONSTRAINT comments_editor_id_fkey FOREIGN KEY (editor_id) REFERENCES users (id)"
+                    " ON DELETE SET NULL NOT VALID; ANALYZE")
+    manifest = load_manifest(Path(write_manifest(tmp_path)))
+    seen: list[str] = []
+
+    def meddle(outcome: Any) -> None:
+        seen.append(outcome.constraint)
+        if len(seen) == 1:  # the largest table (posts) is done: change the two FKs of comments
+            execute_sql(db, "ALTER TABLE comments DROP CONSTRAINT comments_user_id_fkey;"
+                            " ALTER TABLE comments DROP CONSTRAINT comments_editor_id_fkey,"
+                            " ADD CONSTRAINT comments_editor_id_fkey FOREIGN KEY (editor_id)"
+                            " REFERENCES users (id) ON DELETE SET NULL NOT VALID")
+
+    result = validation.run(db, manifest, jobs=1, progress=meddle)
+    by_name = {o.constraint: o for o in result.outcomes}
+    assert seen[0] == "posts_user_id_fkey" and by_name["posts_user_id_fkey"].result == "validated"
+    gone = by_name["comments_user_id_fkey"]
+    assert gone.result == "failed" and not result.ok
+    assert gone.message == ('constraint "comments_user_id_fkey" of relation "comments" does not exist; '
+                            "nothing changed")
+    again = by_name["comments_editor_id_fkey"]
+    assert (again.result, again.message) == ("validated", "re-created since the lookup; validated as it is now")
+    assert validity(db) == {("comments", "comments_editor_id_fkey"): True, ("posts", "posts_user_id_fkey"): True}

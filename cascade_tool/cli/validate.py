@@ -29,7 +29,7 @@ from cascade_tool.manifest import load_manifest
 @click.option("--max-duration", metavar="DURATION",
               help="Start no new validation after this long (30m, 2h, 90s); what remains is listed.")
 @click.option("--statement-timeout", metavar="DURATION",
-              help="Cancel one FK's orphan count or validation after this long [default: the server's].")
+              help="Cancel one FK's validation (or orphan count) after this long [default: the server's].")
 @json_option("One JSON document instead of progress lines.")
 def validate(
     manifest_path: Path,
@@ -43,10 +43,11 @@ def validate(
     """Validate every NOT VALID foreign key the manifest covers: run it after the deploy.
 
     Covers FKs the upgrade left pending (validate = "later") and FKs that were NOT VALID before
-    it. Each FK: its orphan rows are counted first (an FK with any is skipped and reported with
-    the command that lists them; nothing is deleted), then ALTER TABLE ... VALIDATE CONSTRAINT
-    runs in a transaction of its own, which blocks no reads or writes; one line per FK with its
-    duration. Largest tables first; with --jobs N, N connections, never two on the same table.
+    it. Each FK: ALTER TABLE ... VALIDATE CONSTRAINT runs in a transaction of its own, which
+    blocks no reads or writes; if rows reference no parent, the validation fails and changes
+    nothing, and those orphan rows are counted: the FK is skipped and reported with the count
+    and the command that lists them (nothing is deleted). One line per FK with its duration.
+    Largest tables first; with --jobs N, N connections, never two on the same table.
     Resumable: a second run picks up what is still NOT VALID.
 
     Exit codes: 0 every covered FK is valid; 1 some remain NOT VALID (orphan rows, a failure,

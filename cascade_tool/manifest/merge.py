@@ -1,8 +1,9 @@
 """Merging: a new discovery added to a reviewed manifest without rewriting what is there.
 
 The reviewed text is kept byte for byte; entries whose FK has disappeared get `stale = true`
-(generate, plan and verify skip them); new FKs and candidates are appended at the end. The
-merged text must parse back to exactly the old entries plus the new ones, or nothing is written.
+(generate, plan and verify skip them), written by tomlkit, which edits TOML keeping its comments
+and layout; new FKs and candidates are appended at the end. The merged text must parse back to
+exactly the old entries plus the new ones, or nothing is written.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, Table
 
 from cascade_tool import catalog
-from cascade_tool.discover import Candidate, Discovery, Proposal, discover
+from cascade_tool.discover import discover
 from cascade_tool.errors import DiscoverError, ManifestError
 from cascade_tool.graph import Relation, find_target
 from cascade_tool.manifest.read import Manifest, TableName, parse_manifest
 from cascade_tool.manifest.write import candidates_block, comment, entries_block
+from cascade_tool.proposals import Candidate, Discovery, Proposal
 
-_TABLES_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*tables[ \t]*\]\][ \t]*(#.*)?$")
-_ANY_HEADER = re.compile(r"^[ \t]*\[")
 _CANDIDATE_TAG = re.compile(r"^[ \t]*#[ \t]*candidate:[ \t]*(.+?)[ \t]*$")
 STALE_NOTE = "cascade-tool discover --merge: no foreign key matches this entry any more"
 
@@ -76,19 +79,15 @@ def merge(conn: psycopg.Connection[Any], d: Discovery, text: str, manifest: Mani
     raw = tomllib.loads(text)
     tags = {m.group(1) for line in text.splitlines() if (m := _CANDIDATE_TAG.match(line))}
 
-    # Lines split on "\n" only (str.splitlines() would also split inside a comment at U+2028),
-    # each kept with its "\r" in a CRLF file, so that joining them gives the text back.
     cr = "\r" if "\r\n" in text else ""
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()
-    else:
-        lines[-1] += cr  # the file did not end with a line break: it gets one
-    headers = [i for i, line in enumerate(lines) if _TABLES_HEADER.match(line.rstrip("\r"))]
-    if len(headers) != len(manifest.entries) or not isinstance(raw.get("tables"), list):
+    if not text.endswith("\n"):
+        text += cr + "\n"  # the file did not end with a line break: it gets one
+    doc = _document(text, manifest.source)
+    tables = doc.get("tables")
+    if not isinstance(raw.get("tables"), list) or not isinstance(tables, AoT) \
+            or len(tables) != len(manifest.entries):
         raise DiscoverError(
-            f"{manifest.source}: merge needs one [[tables]] header line per entry "
-            f"(found {len(headers)} for {len(manifest.entries)} entries)"
+            f"{manifest.source}: merge needs one [[tables]] header per entry, none of them inline"
         )
 
     stale: list[tuple[int, str]] = []  # (entry index, why)
@@ -106,13 +105,8 @@ def merge(conn: psycopg.Connection[Any], d: Discovery, text: str, manifest: Mani
         if why:
             stale.append((entry.index, why))
 
-    # Insert from the bottom up so that earlier line numbers stay right; each mark goes after
-    # the entry's last key line, before the comments that introduce the next entry.
-    for index, _why in sorted(stale, reverse=True):
-        start = headers[index]
-        end = next((j for j in range(start + 1, len(lines)) if _ANY_HEADER.match(lines[j])), len(lines))
-        last = max(j for j in range(start, end) if lines[j].strip() and not lines[j].lstrip().startswith("#"))
-        lines.insert(last + 1, f"stale = true  # {STALE_NOTE}{cr}")
+    for index, _why in stale:
+        _mark_stale(tables[index], cr)
 
     added = [
         p for p in d.proposals
@@ -135,7 +129,9 @@ def merge(conn: psycopg.Connection[Any], d: Discovery, text: str, manifest: Mani
         appended += ["", f"# === Added by cascade-tool discover --merge: {len(added)} foreign "
                          f"key(s) new since this manifest was written ==="] + entries_block(added)
     appended += candidates_block(d.target, candidates)
-    result = "\n".join(lines + [line + cr for line in appended]) + "\n"
+    result = doc.as_string()
+    if appended:
+        result += "\n".join(line + cr for line in appended) + "\n"
     _check_merge(result, raw, [i for i, _ in stale], added, manifest.source)
     return Merged(
         text=result,
@@ -144,6 +140,33 @@ def merge(conn: psycopg.Connection[Any], d: Discovery, text: str, manifest: Mani
         candidates=tuple(candidates),
         notes=tuple(notes),
     )
+
+
+def _document(text: str, source: str) -> tomlkit.TOMLDocument:
+    """The manifest as tomlkit edits it, provided it gives the text back byte for byte (it does
+    for every ordinary layout; not, for example, for [[tables]] headers spaced differently)."""
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise DiscoverError(f"{source}: cannot merge into this file ({exc}); nothing written") from None
+    if doc.as_string() != text:
+        raise DiscoverError(f"{source}: cannot merge into this file's layout safely; nothing written")
+    return doc
+
+
+def _mark_stale(entry: Table, cr: str) -> None:
+    """`stale = true  # why` right after the entry's last key, before the comments that introduce
+    the next entry, in the file's line endings."""
+    mark = tomlkit.item(True)
+    mark.comment(STALE_NOTE)
+    mark.trivia.comment_ws = "  "
+    mark.trivia.trail = cr + "\n"
+    body = entry.value.body
+    last = max(i for i, (key, _) in enumerate(body) if key is not None)
+    if last == len(body) - 1:
+        entry.value.append("stale", mark)
+    else:
+        entry.value._insert_at(last + 1, "stale", mark)  # tomlkit has no public insert
 
 
 def _stale_reason(row: catalog.LookupRow, optional: bool, tags: set[str]) -> str | None:

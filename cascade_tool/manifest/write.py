@@ -6,17 +6,14 @@ Everything written reads back with cascade_tool.manifest.parse_manifest (discove
 from __future__ import annotations
 
 import json
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cascade_tool.errors import DiscoverError
+from cascade_tool.graph import Target
 from cascade_tool.manifest.read import ACTIONS
+from cascade_tool.proposals import CONTROL, Candidate, Discovery, Proposal, comment
 
-if TYPE_CHECKING:
-    from cascade_tool.discover import Candidate, Discovery, Proposal
-    from cascade_tool.graph import Target
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+__all__ = ["candidates_block", "comment", "entries_block", "render", "toml_string", "toml_value"]
 
 
 def toml_string(value: str) -> str:
@@ -33,11 +30,6 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(toml_string(v) for v in value) + "]"
     return toml_string(str(value))
-
-
-def comment(text: str) -> str:
-    """Text safe inside a one-line TOML comment: control characters shown, never a line break."""
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def entry_lines(p: Proposal) -> list[str]:

@@ -10,10 +10,10 @@ import click
 from cascade_tool.output.common import echo_json, status, write_text
 
 if TYPE_CHECKING:
-    from cascade_tool.discover import Discovery
     from cascade_tool.impact import Impact
     from cascade_tool.lint import LintResult
     from cascade_tool.manifest.merge import Merged
+    from cascade_tool.proposals import Discovery
     from cascade_tool.smoke import SmokeResult
 
 
