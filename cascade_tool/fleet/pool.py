@@ -234,7 +234,12 @@ class _Worker:
             result = None
         seconds = time.monotonic() - child.started
         how = f"exit code {code}" if code >= 0 else f"killed by {_signal_name(-code)}"
-        child.log.write(f"=== {how} after {seconds * 1000:.0f} ms\n")
+        timings = (result or {}).get("timings") or {}
+        split = ""
+        if "setup" in timings:
+            split = (f" (Alembic and env.py up to run_migrations, connection included: {timings['setup'] * 1000:.0f} ms;"
+                     f" revisions: {timings['migrations'] * 1000:.0f} ms)")
+        child.log.write(f"=== {how} after {seconds * 1000:.0f} ms{split}\n")
         child.log.close()
         del self.children[child.pid]
         self.emit({"id": child.request["id"], "code": code, "result": result, "last": child.last,
