@@ -70,16 +70,35 @@ def _describe(revisions: Any) -> str:
     return ", ".join(sorted(revisions or ())) or "no revision"
 
 
+APPLICATION_NAME = "cascade-tool fleet apply"
+WAITING_NAME = "cascade-tool fleet apply (waiting for another run)"  # < 64 bytes
+POLL_SECONDS = 0.2
+
+
 def _lock(conn: psycopg.Connection[Any], target: Target) -> float:
-    """Take the target's advisory lock on `conn` (session level); the seconds spent waiting for
-    another fleet apply that held it."""
+    """Take the target's advisory lock on `conn` (session level, autocommit); the seconds spent
+    waiting for another fleet apply that held it.
+
+    It is polled with pg_try_advisory_lock rather than waited for in pg_advisory_lock: a waiting
+    statement is an open transaction with a snapshot, which the other run's CREATE INDEX
+    CONCURRENTLY (in the same database) would wait for in turn. The session's application_name
+    says what it is doing, for pg_stat_activity.
+    """
     key = lock_key(target.schema)
-    got = conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone()
-    if got is not None and got[0]:
-        return 0.0
     began = time.monotonic()
-    conn.execute("SELECT pg_catalog.pg_advisory_lock(%s)", (key,))
-    return time.monotonic() - began
+    conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (APPLICATION_NAME,))
+    waiting = False
+    while True:
+        got = conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if got is not None and got[0]:
+            break
+        if not waiting:
+            waiting = True
+            conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (WAITING_NAME,))
+        time.sleep(POLL_SECONDS)
+    if waiting:
+        conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (APPLICATION_NAME,))
+    return time.monotonic() - began if waiting else 0.0
 
 
 def _failure(reply: WorkerReply) -> str:

@@ -183,6 +183,7 @@ def run_targets(
                         why_not.append(reason(outcome))
                         stop.set()
         progress.running = 0
+        report()
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, interrupt) if in_main else None
