@@ -86,10 +86,11 @@ def _lock(conn: psycopg.Connection[Any], target: Target) -> float:
     """
     key = lock_key(target.schema)
     began = time.monotonic()
-    conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (APPLICATION_NAME,))
     waiting = False
     while True:
-        got = conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone()
+        got = conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s),"
+                           " pg_catalog.set_config('application_name', %s, false)",
+                           (key, APPLICATION_NAME if not waiting else WAITING_NAME)).fetchone()
         if got is not None and got[0]:
             break
         if not waiting:

@@ -2,9 +2,11 @@
 
 A fresh interpreter per target spends most of its time importing Alembic, SQLAlchemy and
 psycopg. Instead, `fleet apply` starts one worker process (`python -m cascade_tool.fleet.pool`)
-that imports them once and then forks a child per target. Each child runs `alembic upgrade head`
-on its target (cascade_tool.fleet.upgrade: the user's own env.py and revisions, from scratch),
-reports a result and exits. So:
+that imports them once, reads the project's script directory once (its revision modules
+imported, as one `alembic` command does), and then forks a child per target. Each child runs
+`alembic upgrade head` on its target (cascade_tool.fleet.upgrade: the user's env.py runs afresh in
+each child, and the revisions' upgrade() on the child's own connection), reports a result and
+exits. So:
 
 - targets do not share state: each child starts from the same freshly imported process, and
   whatever env.py or a revision sets up (logging, module globals, engines) dies with the child;
@@ -166,6 +168,7 @@ class _Worker:
         self.children: dict[int, _Child] = {}
         self.buffer = b""
         self.reading = True
+        self.preloaded: set[str] = set()
 
     def emit(self, message: dict[str, Any]) -> None:
         try:
@@ -255,7 +258,14 @@ class _Worker:
         while b"\n" in self.buffer:
             line, self.buffer = self.buffer.split(b"\n", 1)
             if line.strip():
-                self.start(json.loads(line))
+                request = json.loads(line)
+                if request["ini"] not in self.preloaded:
+                    self.preloaded.add(request["ini"])
+                    os.chdir(request["cwd"])
+                    from cascade_tool.fleet.upgrade import preload_project
+
+                    preload_project(request["ini"])
+                self.start(request)
 
     def reap(self) -> None:
         """Children without a pidfd: poll for their exit."""
@@ -292,10 +302,13 @@ def main() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-    try:  # warm SQLAlchemy's dialect lookup (no connection is made)
+    try:  # warm SQLAlchemy's dialect lookup (no connection is made) and Alembic's parser
         import sqlalchemy
 
+        from cascade_tool.fleet.upgrade import command_line
+
         sqlalchemy.create_engine("postgresql+psycopg://preload@localhost/preload")
+        command_line()
     except Exception:  # noqa: BLE001  only a warm-up
         pass
     gc.collect()

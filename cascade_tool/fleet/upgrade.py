@@ -43,12 +43,44 @@ def reason(exc: BaseException) -> str:
     return first if first.startswith(type(exc).__name__) or orig is not None else f"{type(exc).__name__}: {first}"
 
 
+# Built once per process (the worker builds them before it forks): Alembic's argument parser,
+# and each project's script directory (its revision modules imported), by ini file.
+_COMMAND_LINE: list[Any] = []
+_SCRIPTS: dict[str, Any] = {}
+
+
+def command_line() -> Any:
+    """Alembic's own `alembic` argument parser (slow to build: one sub-parser per command)."""
+    if not _COMMAND_LINE:
+        from alembic.config import CommandLine
+
+        _COMMAND_LINE.append(CommandLine(prog="alembic"))
+    return _COMMAND_LINE[0]
+
+
+def preload_project(ini: str) -> None:
+    """Read the project's script directory once (from the ini's directory, as a child would),
+    so that forked children start with its revision modules imported. A project that cannot
+    be read is left to each child, which reports why."""
+    from alembic.script import ScriptDirectory
+
+    if ini in _SCRIPTS:
+        return
+    try:
+        config = alembic_config(ini, (), "")
+        script = ScriptDirectory.from_config(config)
+        script.get_heads()  # imports every revision module
+    except Exception:  # noqa: BLE001  the child will say what is wrong, per target
+        return
+    _SCRIPTS[ini] = script
+
+
 def alembic_config(ini: str, x_args: tuple[str, ...] | list[str], url: str) -> Any:
     """The Config `alembic -c INI --raiseerr [-x ...] upgrade head` builds, with `url` as
     sqlalchemy.url (escaped for ConfigParser's % interpolation)."""
-    from alembic.config import CommandLine, Config
+    from alembic.config import Config
 
-    cl = CommandLine(prog="alembic")
+    cl = command_line()
     extra = [arg for pair in x_args for arg in ("-x", pair)]
     options = cl.parser.parse_args(["-c", ini, "--raiseerr", *extra, "upgrade", "head"])
     config_file = options.config[-1] if isinstance(options.config, list) else options.config
@@ -68,7 +100,7 @@ def upgrade_to_head(config: Any) -> UpgradeResult:
 
     started = time.monotonic()
     result = UpgradeResult()
-    script = ScriptDirectory.from_config(config)
+    script = _SCRIPTS.get(config.config_file_name) or ScriptDirectory.from_config(config)
     result.heads = tuple(sorted(script.get_heads()))
     called: list[float] = []
 
