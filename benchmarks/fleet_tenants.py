@@ -81,7 +81,7 @@ def project(tmp: Path) -> Path:
     return root
 
 
-def admin_exec(admin: str, statement: sql.Composable) -> None:
+def admin_exec(admin: str, statement: sql.Composed | sql.SQL) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(statement)
 
@@ -133,7 +133,8 @@ def child_split(logs: Path) -> tuple[float, float, float]:
     rows = [tuple(map(float, m.groups())) for p in logs.glob("*.log") for m in FOOTER.finditer(p.read_text())]
     if not rows:
         raise RuntimeError(f"no timing lines in {logs}")
-    return tuple(statistics.median(r[i] for r in rows) for i in range(3))  # type: ignore[return-value]
+    total, setup, revs = (statistics.median(r[i] for r in rows) for i in range(3))
+    return total, setup, revs
 
 
 def interpreter_cost() -> tuple[float, float]:
@@ -174,7 +175,7 @@ def main() -> None:
         lines = sum(1 for _ in next((root / "migrations" / "versions").glob("*.py")).open())
         print(f"  the revision: {lines} lines")
         bare, imported = interpreter_cost()
-        rows = []
+        rows: list[tuple[int, float, float, tuple[float, float, float]]] = []
         for n in sizes:
             template = f"tpl_{n}"
             admin_exec(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
@@ -183,7 +184,8 @@ def main() -> None:
                 for schema in schemas:
                     conn.execute(tenant_sql(schema))
                 conn.execute("VACUUM ANALYZE")
-            result = {}
+            result: dict[str, float] = {}
+            split = (0.0, 0.0, 0.0)
             for kind in ("loop", "fleet"):
                 db = f"{kind}_{n}"
                 admin_exec(admin, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -197,13 +199,13 @@ def main() -> None:
                     result[kind] = run_loop(url, root, chosen, workdir) / len(chosen)
                 else:
                     result[kind] = run_fleet(url, root, chosen, workdir, args.parallel) / len(chosen)
-                    result["split"] = child_split(workdir / "logs")  # type: ignore[assignment]
+                    split = child_split(workdir / "logs")
                 if not at_head(cluster.url(db), chosen):
                     raise RuntimeError(f"{kind} {n}: not every tenant reached head")
                 admin_exec(admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
                 print(f"  {n} tenants: {kind} {result[kind] * 1000:.0f} ms per tenant", flush=True)
             admin_exec(admin, sql.SQL("DROP DATABASE {}").format(sql.Identifier(template)))
-            rows.append((n, result["loop"], result["fleet"], result["split"]))
+            rows.append((n, result["loop"], result["fleet"], split))
         load = os.getloadavg()
         print(f"  load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print()
@@ -216,7 +218,7 @@ def main() -> None:
         print("  where a target's time goes (ms, medians):")
         print(f"    interpreter start: {bare:.0f}; importing alembic, SQLAlchemy, psycopg: {imported - bare:.0f}"
               " (paid per tenant by the loop, once per run by fleet apply)")
-        for n, loop, fleet, (total, setup, revs) in rows:
+        for n, _, _, (total, setup, revs) in rows:
             print(f"    {n:>5} tenants, fleet apply's forked child: {total:.0f} in all; Alembic and env.py up to"
                   f" run_migrations (connection, version table read) {setup:.0f}; the revision {revs:.0f};"
                   f" fork and log {max(total - setup - revs, 0):.0f}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import io
 import json
 import os
 import selectors
@@ -130,7 +131,8 @@ def _child_main(request: dict[str, Any], out_w: int, result_w: int) -> None:
         os.close(devnull)
         os.close(out_w)
         for stream in (sys.stdout, sys.stderr):
-            stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(line_buffering=True)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.chdir(request["cwd"])
@@ -240,8 +242,8 @@ class _Worker:
         timings = (result or {}).get("timings") or {}
         split = ""
         if "setup" in timings:
-            split = (f" (Alembic and env.py up to run_migrations, connection included: {timings['setup'] * 1000:.0f} ms;"
-                     f" revisions: {timings['migrations'] * 1000:.0f} ms)")
+            split = (" (Alembic and env.py up to run_migrations, connection included: "
+                     f"{timings['setup'] * 1000:.0f} ms; revisions: {timings['migrations'] * 1000:.0f} ms)")
         child.log.write(f"=== {how} after {seconds * 1000:.0f} ms{split}\n")
         child.log.close()
         del self.children[child.pid]
@@ -386,7 +388,7 @@ class WorkerPool:
     def run(self, request: dict[str, Any]) -> WorkerReply:
         """Upgrade one target in a child of the worker (started on first use, restarted if it
         died) and wait for how it ended."""
-        event, slot = threading.Event(), []
+        event, slot = threading.Event(), list[WorkerReply]()
         line = b""
         for attempt in range(2):
             with self._lock:
