@@ -662,3 +662,37 @@ def test_citus_problems_name_each_entry_citus_would_reject() -> None:
         "options=-c citus.multi_shard_modify_mode=sequential in the URL)",
     ]
 
+
+
+def test_progress_shows_done_total_problems_rate_and_eta() -> None:
+    """On a terminal, a live bar; its text, and the plain lines elsewhere, say done/total, the
+    problems so far, the rate and the time left."""
+    import io
+
+    from rich.console import Console
+
+    from cascade_tool.fleet.run import Progress
+    from cascade_tool.output.fleet import fleet_status_line, progress_text
+
+    progress = Progress(total=200, started=100.0)
+    progress.done, progress.running = 50, 2
+    progress.statuses.update({"upgraded": 47, "failed": 2, "unreachable": 1})
+    assert progress_text(progress, now=125.0) == (
+        "50/200 done, 2 failed, 1 unreachable, 2 running, 2.0 targets/s, ETA 1 min 15 s")
+    progress.statuses = progress.statuses.__class__({"upgraded": 50})
+    assert progress_text(progress, now=110.0) == "50/200 done, 0 failed, 2 running, 5.0 targets/s, ETA 30 s"
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    with fleet_status_line("apply", console) as update:
+        progress = Progress(total=4)
+        for status in ("upgraded", "failed", "upgraded", "at-head"):
+            progress.done += 1
+            progress.statuses[status] += 1
+            update(progress)
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()).replace("\r", "\n")
+    last = [line for line in plain.splitlines() if line.strip()][-1]
+    assert last.startswith("fleet apply ") and " 4/4 1 failed, 0 running, " in last, last
+    assert last.endswith("targets/s, ETA 0 s"), last
