@@ -1,9 +1,10 @@
 """Benchmark: `cascade-tool fleet apply --parallel 2` over N tenant schemas vs a shell loop.
 
 The fleet: one database holding N tenant schemas, each with `users` and 12 tables whose `user_id`
-references it (NO ACTION, 40 rows each), and the revision `cascade-tool generate` writes for a
-12-entry manifest (all 12 to ON DELETE CASCADE), in a throwaway Alembic project (a copy of this
-repository's alembic.ini and migrations/). Every run starts from a fresh clone of the template.
+references it (NO ACTION, 40 rows each; no index on user_id unless --fk-indexes), and the
+revision `cascade-tool generate` writes for a 12-entry manifest (all 12 to ON DELETE CASCADE), in
+a throwaway Alembic project (a copy of this repository's alembic.ini and migrations/). Every run
+starts from a fresh clone of the template.
 
 Measured in the same run, for each N (default 50, 200, 1000):
 - the loop teams write by hand, in bash: for each tenant,
@@ -53,8 +54,9 @@ IMPORTS = ("import logging.config, psycopg, sqlalchemy, sqlalchemy.dialects.post
            "alembic.command, alembic.config, alembic.script, alembic.runtime.migration")
 
 
-def tenant_sql(schema: str) -> sql.Composed:
-    """One tenant: users and FKS tables referencing it, with rows."""
+def tenant_sql(schema: str, fk_indexes: bool = False) -> sql.Composed:
+    """One tenant: users and FKS tables referencing it, with rows (and, with `fk_indexes`, an
+    index on each referencing column, as a schema whose deletes are served well has)."""
     s = sql.Identifier(schema)
     parts = [sql.SQL("CREATE SCHEMA {s}; CREATE TABLE {s}.users (id bigint PRIMARY KEY, email text NOT NULL);"
                      " INSERT INTO {s}.users SELECT g, 'u' || g FROM generate_series(1, 20) g;").format(s=s)]
@@ -63,6 +65,8 @@ def tenant_sql(schema: str) -> sql.Composed:
         parts.append(sql.SQL(
             "CREATE TABLE {s}.{t} (id bigint PRIMARY KEY, user_id bigint REFERENCES {s}.users (id), body text);"
             " INSERT INTO {s}.{t} SELECT g, 1 + g % 20, 'x' FROM generate_series(1, 40) g;").format(s=s, t=t))
+        if fk_indexes:
+            parts.append(sql.SQL("CREATE INDEX ON {s}.{t} (user_id);").format(s=s, t=t))
     return sql.Composed(parts)
 
 
@@ -155,6 +159,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,200,1000", help="tenant counts, e.g. 50,200,1000")
     parser.add_argument("--loop-sample", type=int, default=20, help="tenants the loop runs on (scaled to N)")
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--fk-indexes", action="store_true",
+                        help="tenants whose FK columns are indexed already (the revision builds none)")
     parser.add_argument("--pg-bindir", type=Path, help="server binaries (default: the embedded PostgreSQL)")
     args = parser.parse_args()
     sizes = [10] if args.quick else [int(n) for n in args.sizes.split(",")]
@@ -173,7 +179,8 @@ def main() -> None:
         print(f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (cores shared with other work)")
         root = project(tmp)
         lines = sum(1 for _ in next((root / "migrations" / "versions").glob("*.py")).open())
-        print(f"  the revision: {lines} lines")
+        indexes = "indexed already" if args.fk_indexes else "without an index: the revision builds 12 per tenant"
+        print(f"  the revision: {lines} lines; FK columns {indexes}")
         bare, imported = interpreter_cost()
         rows: list[tuple[int, float, float, tuple[float, float, float]]] = []
         for n in sizes:
@@ -182,7 +189,7 @@ def main() -> None:
             schemas = [f"tenant_{i:04d}" for i in range(n)]
             with psycopg.connect(cluster.url(template), autocommit=True) as conn:
                 for schema in schemas:
-                    conn.execute(tenant_sql(schema))
+                    conn.execute(tenant_sql(schema, args.fk_indexes))
                 conn.execute("VACUUM ANALYZE")
             result: dict[str, float] = {}
             split = (0.0, 0.0, 0.0)
