@@ -144,8 +144,13 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
     """`alembic upgrade head` of your Alembic project on every target, canaries first.
 
     \b
-    - Targets whose alembic_version is already the project's head are not run again.
-    - At most --parallel targets at once; each one's output goes to --log-dir/<name>.log.
+    - A target already at the project's heads (as Alembic reads them through your env.py, a
+      custom version_table or version_table_schema included) runs no revision: at-head.
+    - At most --parallel targets at once, each in a fork of one worker that imported Alembic
+      once; a target that kills its process is failed, the rest go on. Each one's output goes
+      to --log-dir/<name>.log. Progress goes to stderr.
+    - Two runs over the same target never upgrade it at once: the second waits on the
+      target's advisory lock, then finds it at head.
     - Ctrl-C: running targets finish (an upgrade is resumable anyway); the rest are not run.
     - The URL reaches Alembic as sqlalchemy.url and as DATABASE_URL: a stock env.py and one
       reading DATABASE_URL both work.
