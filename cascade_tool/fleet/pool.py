@@ -267,7 +267,11 @@ class _Worker:
                     from cascade_tool.fleet.upgrade import preload_project
 
                     preload_project(request["ini"])
-                self.start(request)
+                try:
+                    self.start(request)
+                except OSError as exc:  # the log file, a pipe or the fork: this target only
+                    self.emit({"id": request["id"], "code": None, "last": "", "seconds": 0.0, "result": {
+                        "ok": False, "reason": f"cannot start the upgrade: {exc}"}})
 
     def reap(self) -> None:
         """Children without a pidfd: poll for their exit."""
@@ -321,6 +325,9 @@ def main() -> None:
 # --------------------------------------------------------------------------- fleet apply's side
 
 
+_REPLY_KEYS = {"id", "code", "result", "last", "seconds"}
+
+
 @dataclass(frozen=True)
 class WorkerReply:
     """How one target's child ended: its exit code (negative: the signal that killed it), the
@@ -363,7 +370,12 @@ class WorkerPool:
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                message = None
+            if not isinstance(message, dict) or not _REPLY_KEYS <= message.keys():
+                continue  # not ours: something the worker's imports printed to stdout
             with self._lock:
                 waiter = self._pending.pop(message["id"], None)
                 self._owner.pop(message["id"], None)
