@@ -12,8 +12,8 @@ exits. So:
   whatever env.py or a revision sets up (logging, module globals, engines) dies with the child;
 - a target that kills its process (os._exit, a segfault, the OOM killer) is reported `failed`
   with how its process ended; the worker and the other targets go on;
-- if the worker itself dies, the targets it was running are reported `failed` and the next target
-  starts a new one.
+- if the worker itself dies, its running children are killed with it (Linux), the targets they
+  were upgrading are reported `failed`, and the next target starts a new worker.
 
 The worker runs in a session of its own (a Ctrl-C on the terminal reaches only `fleet apply`,
 which lets running targets finish). It reads requests as JSON lines on stdin and answers with
@@ -119,11 +119,27 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _child_main(request: dict[str, Any], out_w: int, result_w: int) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this process if the worker (`parent`) dies, so that no
+    upgrade goes on unseen after fleet apply has reported it failed and released its lock (the
+    server rolls back the step in progress; the revision's committed steps are resumable)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the worker died before the call above
+        os._exit(1)
+
+
+def _child_main(request: dict[str, Any], out_w: int, result_w: int, parent: int) -> None:
     """In the forked child: upgrade the target, write the result, exit. Never returns."""
     code = 1
     payload: dict[str, Any]
     try:
+        _die_with(parent)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
@@ -187,6 +203,7 @@ class _Worker:
         result_r, result_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        worker = os.getpid()
         pid = os.fork()
         if pid == 0:
             try:
@@ -194,7 +211,7 @@ class _Worker:
                 os.close(out_r)
                 os.close(result_r)
             finally:
-                _child_main(request, out_w, result_w)
+                _child_main(request, out_w, result_w, worker)
         os.close(out_w)
         os.close(result_w)
         try:
