@@ -140,3 +140,17 @@ def test_citus_swap_benchmark_prints_its_ratios() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^ratio +[\d.]+x +[\d.]+x +[\d.]+x +[\d.]+x$", result.stdout, re.M), result.stdout
+
+
+def test_fleet_tenants_benchmark_prints_its_curve_and_where_the_time_goes() -> None:
+    """A tiny run of benchmarks/fleet_tenants.py: the loop (on a sample) and fleet apply both
+    reach head on every tenant; the per-tenant ratio and the per-target split are printed."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/fleet_tenants.py", "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^ +10 +\d+ ms +\d+ ms +[\d.]+x +\d+ s +[\d.]+ s +\d+ s$", out, re.M), out
+    assert re.search(r"^ +10 tenants, fleet apply's forked child: \d+ in all; Alembic and env.py up to run_migrations "
+                     r"\(connection, version table read\) \d+; the revision \d+; fork and log \d+$", out, re.M), out

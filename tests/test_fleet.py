@@ -169,6 +169,8 @@ def test_a_fleet_of_databases_planned_canaried_stopped_interrupted_resumed_and_v
     assert rows["db00"] == f"the canary {db_fleet.orphan} is failed"
     assert rows[db_fleet.orphan].startswith("cascade-tool: upgrade stopped before changing anything: ")
     assert "public.sessions" in rows[db_fleet.orphan]
+    log = (logs / f"{db_fleet.orphan}.log").read_text()  # the line alembic itself would print, no traceback
+    assert f"FAILED: {rows[db_fleet.orphan]}" in log and "Traceback" not in log, log
     assert fk_state(orphan_url.replace("+psycopg", "").replace(f":{SECRET}", "")) == orphan_fks
     assert versions(orphan_url) == [] and versions(db_fleet.urls["db00"]) == []
 
@@ -326,6 +328,192 @@ def test_a_stock_alembic_init_project_on_a_database_and_a_schema_target(
     finally:
         server.drop_database(whole)
         server.drop_database(tenants)
+
+
+def patch_env(project: Path, before: str = "", configure: str | None = None) -> None:
+    """Edit the project's env.py: `before` runs when it is loaded (after its imports);
+    `configure` replaces its context.configure call (inside _run, where `connection` is)."""
+    env_py = project / "migrations" / "env.py"
+    text = env_py.read_text()
+    text = text.replace("config = context.config\n", before + "\nconfig = context.config\n", 1)
+    if configure is not None:
+        old = ("    context.configure(\n        connection=connection, target_metadata=None, "
+               "transaction_per_migration=True\n    )\n")
+        assert old in text
+        text = text.replace(old, configure, 1)
+    env_py.write_text(text)
+
+
+def tenant_rows(url: str, schemas: list[str]) -> list[dict[str, Any]]:
+    return [{"name": s, "url": url, "schema": s} for s in schemas]
+
+
+CRASHING_ENV = """
+import signal as _signal
+import sys as _sys
+_url = os.environ.get("DATABASE_URL", "")
+if "tenant_02" in _url:  # a segfault or the OOM killer: the process is gone, no word
+    os.kill(os.getpid(), _signal.SIGKILL)
+if "tenant_03" in _url:
+    print("env.py: giving up on this tenant", flush=True)
+    os._exit(3)
+if "tenant_05" in _url:  # takes the fleet's worker process down with it
+    os.kill(os.getppid(), _signal.SIGKILL)
+    os._exit(4)
+"""
+
+
+def test_a_target_that_kills_its_process_is_failed_and_the_rest_go_on(
+    server: Server, project: Path, tmp_path: Path, run_cli: Any
+) -> None:
+    """Targets run in forks of one preloaded worker. One dies by SIGKILL, one by os._exit, one
+    kills the worker itself: each is reported failed with how its process ended; the others are
+    upgraded, after the dead worker by a new one. Progress goes to stderr as plain lines."""
+    patch_env(project, CRASHING_ENV)
+    db = server.create_database(server.template("tenants", tenant_loader))
+    url, plain = with_password(server.url(db)), server.url(db)
+    schemas = [f"tenant_{i:02d}" for i in range(1, 7)]
+    fleet = write_fleet(tmp_path / "fleet.toml", tenant_rows(url, schemas))
+    logs = tmp_path / "logs"
+    try:
+        up = run_cli("fleet", "apply", "--fleet", str(fleet), "--alembic-ini", str(project / "alembic.ini"),
+                     "--log-dir", str(logs), "--parallel", "1", "--on-error", "continue", "--json")
+        assert up.code == 1, up.out + up.err
+        report = {t["name"]: (t["status"], t["detail"]) for t in json.loads(up.out)["targets"]}
+        assert {n: s for n, (s, _) in report.items()} == {
+            "tenant_01": "upgraded", "tenant_02": "failed", "tenant_03": "failed",
+            "tenant_04": "upgraded", "tenant_05": "failed", "tenant_06": "upgraded"}
+        assert report["tenant_02"][1] == ("the upgrade's process killed by SIGKILL (out of memory, or killed from "
+                                          "outside) before reporting a result")
+        assert report["tenant_03"][1] == ("the upgrade's process exited with code 3 before reporting a result; "
+                                          "its last output: env.py: giving up on this tenant")
+        assert report["tenant_05"][1] == ("the fleet worker process ended (killed by SIGKILL) while upgrading "
+                                          "this target")
+        assert report["tenant_06"][1] == f"from no revision to {REV}"
+        for schema in schemas:
+            expected = [REV] if schema in ("tenant_01", "tenant_04", "tenant_06") else []
+            assert versions(plain, schema) == expected, schema
+        assert (logs / "tenant_02.log").read_text().splitlines()[-1].startswith("=== killed by SIGKILL after ")
+        assert "=== exit code 3 after " in (logs / "tenant_03.log").read_text()
+        assert "fleet apply: 6/6 done, 3 failed, 0 running, " in up.err
+        assert SECRET not in up.out + up.err + "".join(p.read_text() for p in logs.glob("*.log"))
+    finally:
+        server.drop_database(db)
+
+
+OWN_VERSION_TABLE = """\
+    schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+    connection.commit()
+    context.configure(
+        connection=connection, target_metadata=None, transaction_per_migration=True,
+        version_table="tenant_versions", version_table_schema=schema,
+    )
+"""
+
+
+def test_at_head_is_read_from_the_version_table_env_py_configures(
+    server: Server, project: Path, tmp_path: Path, run_cli: Any
+) -> None:
+    """env.py keeps each tenant's history in <tenant>.tenant_versions. A public.alembic_version
+    at head (which search_path would find for every tenant) does not make them look done; after
+    the upgrade, a re-run finds them at head in their own table."""
+    patch_env(project, configure=OWN_VERSION_TABLE)
+    db = server.create_database(server.template("tenants", tenant_loader))
+    url, plain = with_password(server.url(db)), server.url(db)
+    execute_sql(plain, f"CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY);"
+                       f" INSERT INTO public.alembic_version VALUES ('{REV}')")
+    schemas = ["tenant_07", "tenant_08"]
+    fleet = write_fleet(tmp_path / "fleet.toml", tenant_rows(url, schemas))
+    args = ["fleet", "apply", "--fleet", str(fleet), "--alembic-ini", str(project / "alembic.ini"),
+            "--log-dir", str(tmp_path / "logs"), "--json"]
+    try:
+        first = run_cli(*args)
+        assert first.code == 0, first.out + first.err
+        assert statuses(first.out) == {"tenant_07": "upgraded", "tenant_08": "upgraded"}
+        with psycopg.connect(plain) as conn:
+            for schema in schemas:
+                rows = conn.execute(sql.SQL("SELECT version_num FROM {}.tenant_versions").format(
+                    sql.Identifier(schema))).fetchall()
+                assert rows == [(REV,)]
+                assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.alembic_version",)).fetchone() == (None,)
+                assert conn.execute(
+                    "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+                    " WHERE n.nspname = %s AND c.contype = 'f' AND c.confdeltype = 'c'", (schema,)
+                ).fetchone() == (4,)
+        again = run_cli(*args)
+        assert again.code == 0, again.out + again.err
+        assert [(t["status"], t["detail"]) for t in json.loads(again.out)["targets"]] == [("at-head", f"at {REV}")] * 2
+    finally:
+        server.drop_database(db)
+
+
+SLOW_ENV = """
+import time as _time
+_go = os.environ.get("FLEET_TEST_GO", "")
+if "tenant_10" in os.environ.get("DATABASE_URL", ""):  # held until the test says go
+    _until = _time.monotonic() + 60
+    while not os.path.exists(_go) and _time.monotonic() < _until:
+        _time.sleep(0.02)
+else:
+    _time.sleep(0.3)
+"""
+
+
+def fleet_sessions(url: str) -> list[str]:
+    """application_name of fleet apply's lock sessions, and whether each holds an advisory lock."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT a.application_name, EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid"
+            " AND l.locktype = 'advisory' AND l.granted) FROM pg_stat_activity a"
+            " WHERE a.application_name LIKE 'cascade-tool fleet apply%' ORDER BY 1").fetchall()
+    return [f"{name}{' (holds)' if held else ''}" for name, held in rows]
+
+
+def test_two_fleet_applies_over_the_same_targets_never_upgrade_one_at_once(
+    server: Server, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two CI jobs run `fleet apply` on the same tenants. Each target is upgraded by one of them;
+    the other waits on the target's advisory lock (seen waiting in pg_locks), then finds it at
+    head and says it waited."""
+    patch_env(project, SLOW_ENV)
+    go = tmp_path / "go"
+    monkeypatch.setenv("FLEET_TEST_GO", str(go))
+    db = server.create_database(server.template("tenants", tenant_loader))
+    url, plain = with_password(server.url(db)), server.url(db)
+    schemas = ["tenant_10", "tenant_11", "tenant_12"]
+    fleet = write_fleet(tmp_path / "fleet.toml", tenant_rows(url, schemas))
+
+    def start(name: str) -> subprocess.Popen[str]:
+        return run_tool("fleet", "apply", "--fleet", str(fleet), "--alembic-ini", str(project / "alembic.ini"),
+                        "--log-dir", str(tmp_path / name), "--parallel", "2", "--json", cwd=tmp_path)
+
+    def wait_for(condition: Any) -> None:
+        deadline = time.monotonic() + 60
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert condition(), fleet_sessions(plain)
+
+    try:
+        first = start("first")
+        wait_for(lambda: fleet_sessions(plain) == ["cascade-tool fleet apply (holds)"])  # tenant_10's
+        second = start("second")
+        wait_for(lambda: fleet_sessions(plain) == [  # the second waits for it
+            "cascade-tool fleet apply (holds)", "cascade-tool fleet apply (waiting for another run)"])
+        go.touch()
+        outs = [p.communicate(timeout=180) for p in (first, second)]
+        assert [p.returncode for p in (first, second)] == [0, 0], outs
+        reports = [{t["name"]: (t["status"], t["detail"]) for t in json.loads(out)["targets"]} for out, _ in outs]
+        for schema in schemas:
+            got = sorted(r[schema][0] for r in reports)
+            assert got == ["at-head", "upgraded"], (schema, reports)
+            assert versions(plain, schema) == [REV]
+        assert reports[0]["tenant_10"] == ("upgraded", f"from no revision to {REV}")
+        assert reports[1]["tenant_10"][1].startswith(f"at {REV} (after waiting ")
+        assert reports[1]["tenant_10"][1].endswith(" s for another fleet apply)")
+        assert fleet_sessions(plain) == []
+    finally:
+        go.touch()
+        server.drop_database(db)
 
 
 # --- no database needed ---------------------------------------------------------------------
@@ -494,3 +682,37 @@ def test_four_step_rewrites_the_plain_swap_keeping_quoted_names() -> None:
         'ALTER TABLE "My Schema"."Order Lines" DROP CONSTRAINT cascade_tmp_0123456789abcdef',
     ]
     assert four_step([add, rename]) is None  # not the plain swap: left as it is
+
+
+def test_progress_shows_done_total_problems_rate_and_eta() -> None:
+    """On a terminal, a live bar; its text, and the plain lines elsewhere, say done/total, the
+    problems so far, the rate and the time left."""
+    import io
+
+    from rich.console import Console
+
+    from cascade_tool.fleet.run import Progress
+    from cascade_tool.output.fleet import fleet_status_line, progress_text
+
+    progress = Progress(total=200, started=100.0)
+    progress.done, progress.running = 50, 2
+    progress.statuses.update({"upgraded": 47, "failed": 2, "unreachable": 1})
+    assert progress_text(progress, now=125.0) == (
+        "50/200 done, 2 failed, 1 unreachable, 2 running, 2.0 targets/s, ETA 1 min 15 s")
+    progress.statuses = progress.statuses.__class__({"upgraded": 50})
+    assert progress_text(progress, now=110.0) == "50/200 done, 0 failed, 2 running, 5.0 targets/s, ETA 30 s"
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    with fleet_status_line("apply", console) as update:
+        progress = Progress(total=4)
+        for status in ("upgraded", "failed", "upgraded", "at-head"):
+            progress.done += 1
+            progress.statuses[status] += 1
+            update(progress)
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()).replace("\r", "\n")
+    last = [line for line in plain.splitlines() if line.strip()][-1]
+    assert last.startswith("fleet apply ") and " 4/4 1 failed, 0 running, " in last, last
+    assert last.endswith("targets/s, ETA 0 s"), last

@@ -50,7 +50,7 @@ def test_the_library_prints_nothing() -> None:
     for path in _library_modules():
         text = path.read_text("utf-8")
         if "output" in path.relative_to(PACKAGE).parts or 'if __name__ == "__main__":' in text:
-            continue  # the output layer; a program run in a process of its own (fleet's upgrade)
+            continue  # the output layer; a program run in a process of its own (fleet's worker)
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.Call):
                 func = node.func

@@ -18,6 +18,7 @@ from cascade_tool.cli.options import exit_found_if, json_option, manifest_option
 from cascade_tool.fleet import targets as targets_lib
 from cascade_tool.fleet.apply import AlembicProject, apply_target
 from cascade_tool.fleet.checks import plan_target, verify_target
+from cascade_tool.fleet.pool import WorkerPool
 from cascade_tool.fleet.run import ON_ERROR, FleetReport, Outcome, run_targets
 from cascade_tool.fleet.targets import Target
 from cascade_tool.manifest import load_manifest
@@ -145,8 +146,13 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
     """`alembic upgrade head` of your Alembic project on every target, canaries first.
 
     \b
-    - Targets whose alembic_version is already the project's head are not run again.
-    - At most --parallel targets at once; each one's output goes to --log-dir/<name>.log.
+    - A target already at the project's heads (as Alembic reads them through your env.py, a
+      custom version_table or version_table_schema included) runs no revision: at-head.
+    - At most --parallel targets at once, each in a fork of one worker that imported Alembic
+      once; a target that kills its process is failed, the rest go on. Each one's output goes
+      to --log-dir/<name>.log. Progress goes to stderr.
+    - Two runs over the same target never upgrade it at once: the second waits on the
+      target's advisory lock, then finds it at head.
     - Ctrl-C: running targets finish (an upgrade is resumable anyway); the rest are not run.
     - The URL reaches Alembic as sqlalchemy.url and as DATABASE_URL: a stock env.py and one
       reading DATABASE_URL both work.
@@ -167,7 +173,8 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
         log_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.BadParameter(f"cannot create {log_dir}: {exc.strerror}", param_hint="--log-dir") from None
-    work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args)
-    report = _run("apply", targets, work, parallel, canaries=chosen, on_error=on_error)
+    with WorkerPool() as pool:
+        work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args, pool=pool)
+        report = _run("apply", targets, work, parallel, canaries=chosen, on_error=on_error)
     _print(report, as_json, footer=f"logs: {log_dir}/")
 

@@ -1,32 +1,36 @@
-"""`fleet apply` on one target: skip it when at head, else `alembic upgrade head` in a subprocess.
+"""`fleet apply` on one target: `alembic upgrade head` in a worker process, under a lock.
 
-The user's own Alembic project runs (their env.py, their revisions), through
-`python -m cascade_tool.fleet.upgrade` (Alembic's command line, with the target's URL set as
-sqlalchemy.url and DATABASE_URL). The child runs in a session of its own, so a Ctrl-C on the
-terminal reaches only `fleet apply`, which then lets it finish. Its output goes, passwords
-scrubbed, to one log file per target.
+The user's own Alembic project runs (their env.py, their revisions) in a child of the fleet's
+worker process (cascade_tool.fleet.pool), with the target's URL set as sqlalchemy.url and
+DATABASE_URL. Whether the target is already at head is what Alembic itself reads through the
+user's env.py (a custom version_table or version_table_schema included): a target at head runs
+no revision and is reported `at-head`.
+
+Two `fleet apply` runs over the same target (two CI jobs) never upgrade it at the same time:
+around the upgrade, fleet apply holds a session-level advisory lock on the target's database,
+keyed by the target's schema. The second run waits for the first, then finds the target at head.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
+import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from cascade_tool import catalog
 from cascade_tool.errors import DatabaseError, FleetError
+from cascade_tool.fleet.pool import WorkerPool, WorkerReply
 from cascade_tool.fleet.run import Outcome
 from cascade_tool.fleet.targets import Target, log_name, scrub
-from cascade_tool.fleet.upgrade import REASON_MARK
 
-VERSION_TABLE = "alembic_version"
+# The advisory lock's key: 64 bits of a hash of this text and the target's schema (advisory
+# locks are per database already). Any process can take it to keep fleet apply off a target.
+LOCK_NAMESPACE = "cascade-tool fleet apply"
 
 
 @dataclass(frozen=True)
@@ -56,45 +60,66 @@ class AlembicProject:
         return cls(ini, frozenset(heads))
 
 
-def current_revisions(conn: psycopg.Connection[Any]) -> frozenset[str]:
-    """The revisions in alembic_version as this connection resolves the name (the target's
-    search_path: for a schema target, that schema's table first); empty when there is none."""
-    found = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
-        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid = pg_catalog.to_regclass(%s)",
-        (VERSION_TABLE,),
-    ).fetchone()
-    if found is None:
-        return frozenset()
-    rows = conn.execute(
-        sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(found[0], found[1]))
-    ).fetchall()
-    return frozenset(str(r[0]) for r in rows)
+def lock_key(schema: str | None) -> int:
+    """The advisory lock key for a target: the same for every run, whatever URL reaches it."""
+    digest = hashlib.blake2b(f"{LOCK_NAMESPACE}\0{schema or ''}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
-def _describe(revisions: frozenset[str]) -> str:
-    return ", ".join(sorted(revisions)) or "no revision"
+def _describe(revisions: Any) -> str:
+    return ", ".join(sorted(revisions or ())) or "no revision"
 
 
-def read_revisions(target: Target) -> frozenset[str]:
-    """Connect (read-only) and read the target's revisions; DatabaseError when unreachable."""
-    with catalog.connect(target.connect_url) as conn:
+APPLICATION_NAME = "cascade-tool fleet apply"
+WAITING_NAME = "cascade-tool fleet apply (waiting for another run)"  # < 64 bytes
+POLL_SECONDS = 0.2
+
+
+def _lock(conn: psycopg.Connection[Any], target: Target) -> float:
+    """Take the target's advisory lock on `conn` (session level, autocommit); the seconds spent
+    waiting for another fleet apply that held it.
+
+    It is polled with pg_try_advisory_lock rather than waited for in pg_advisory_lock: a waiting
+    statement is an open transaction with a snapshot, which the other run's CREATE INDEX
+    CONCURRENTLY (in the same database) would wait for in turn. The session's application_name
+    says what it is doing, for pg_stat_activity.
+    """
+    key = lock_key(target.schema)
+    began = time.monotonic()
+    waiting = False
+    while True:
+        got = conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s),"
+                           " pg_catalog.set_config('application_name', %s, false)",
+                           (key, APPLICATION_NAME if not waiting else WAITING_NAME)).fetchone()
+        if got is not None and got[0]:
+            break
+        if not waiting:
+            waiting = True
+            conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (WAITING_NAME,))
+        time.sleep(POLL_SECONDS)
+    if waiting:
+        conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (APPLICATION_NAME,))
+    return time.monotonic() - began if waiting else 0.0
+
+
+def _failure(reply: WorkerReply) -> str:
+    """Why a child produced no result: the worker died, or the child did (with how)."""
+    if reply.problem:
+        return reply.problem
+    code = reply.code if reply.code is not None else 0
+    if code < 0:
+        import signal
+
         try:
-            return current_revisions(conn)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DatabaseError(f"cannot read alembic_version: {first}") from None
-        finally:
-            conn.rollback()
-
-
-def _reason(log_text: str, code: int) -> str:
-    marks = [line[len(REASON_MARK):].strip() for line in log_text.splitlines() if line.startswith(REASON_MARK)]
-    if marks:
-        return marks[-1]
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    return lines[-1] if lines else f"alembic exited with code {code}"
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+        if -code == signal.SIGKILL:
+            how += " (out of memory, or killed from outside)"
+    else:
+        how = f"exited with code {code}"
+    last = f"; its last output: {reply.last}" if reply.last else ""
+    return f"the upgrade's process {how} before reporting a result{last}"
 
 
 def apply_target(
@@ -102,42 +127,43 @@ def apply_target(
     project: AlembicProject,
     log_dir: Path,
     x_args: tuple[str, ...] = (),
-    timeout: float | None = None,
+    *,
+    pool: WorkerPool,
 ) -> Outcome:
     """Upgrade one target to head, unless it is there already. Never raises for the target's
-    own trouble: unreachable, failed (with the upgrade's one-line reason) or upgraded."""
+    own trouble: unreachable, failed (with the upgrade's one-line reason), upgraded or at-head."""
     try:
-        before = read_revisions(target)
+        conn = catalog.connect(target.connect_url)
     except DatabaseError as exc:
         return Outcome(target.name, "unreachable", target.unreachable(str(exc)))
-    if before == project.heads:
-        return Outcome(target.name, "at-head", f"at {_describe(before)}")
     secrets = target.secrets()
-    log_path = log_dir / f"{log_name(target.name)}.log"
-    env = dict(os.environ, DATABASE_URL=target.connect_url)
-    command = [sys.executable, "-m", "cascade_tool.fleet.upgrade", str(project.ini)]
-    for pair in x_args:
-        command += ["-x", pair]
     where = f"schema {target.schema} of " if target.schema else ""
-    with log_path.open("a", encoding="utf-8") as log:
-        log.write(f"=== {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} fleet apply {target.name}: "
-                  f"alembic upgrade head on {where}{target.display_url}, from {_describe(before)}\n")
-        log.flush()
-        output: list[str] = []
-        with subprocess.Popen(
-            command, cwd=project.ini.parent, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        ) as child:
-            assert child.stdout is not None
-            for line in child.stdout:
-                clean = scrub(line, secrets)
-                output.append(clean)
-                log.write(clean)
-                log.flush()
-            code = child.wait(timeout)
-        log.write(f"=== exit code {code}\n")
-    if code != 0:
-        return Outcome(target.name, "failed", _reason("".join(output), code))
-    # Alembic exited 0: the target is at the project's heads (not read back: one connection
-    # less per target).
-    return Outcome(target.name, "upgraded", f"from {_describe(before)} to {_describe(project.heads)}")
+    with conn:
+        conn.autocommit = True
+        try:
+            waited = _lock(conn, target)
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return Outcome(target.name, "failed", f"cannot take the fleet lock: {first}")
+        header = (f"=== {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} fleet apply {target.name}: "
+                  f"alembic upgrade head on {where}{target.display_url}")
+        if waited:
+            header += f" (after waiting {waited:.1f} s for another fleet apply on this target)"
+        reply = pool.run({
+            "ini": str(project.ini), "cwd": str(project.ini.parent), "x_args": list(x_args),
+            "url": target.connect_url, "secrets": secrets, "header": header,
+            "log": str(log_dir / f"{log_name(target.name)}.log"),
+        })
+    # the connection is closed: the lock is released
+    result = reply.result
+    if result is None:
+        return Outcome(target.name, "failed", scrub(_failure(reply), secrets))
+    if not result.get("ok"):
+        return Outcome(target.name, "failed", scrub(str(result.get("reason")), secrets))
+    after = f" (after waiting {waited:.1f} s for another fleet apply)" if waited else ""
+    if result.get("steps") == 0:
+        return Outcome(target.name, "at-head", f"at {_describe(result.get('before'))}{after}")
+    if result.get("before") is None:  # env.py ended with SystemExit(0): Alembic's own success
+        return Outcome(target.name, "upgraded", f"to {_describe(project.heads)}{after}")
+    return Outcome(target.name, "upgraded",
+                   f"from {_describe(result.get('before'))} to {_describe(result.get('heads'))}{after}")

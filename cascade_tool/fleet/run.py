@@ -82,6 +82,22 @@ class Progress:
     running: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     note: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def problems(self) -> dict[str, int]:
+        """The problem statuses seen so far (failed, unreachable, ...), with their counts."""
+        return {s: n for s, n in sorted(self.statuses.items()) if s in PROBLEMS and n}
+
+    def rate(self, now: float | None = None) -> float:
+        """Targets finished per second since the start."""
+        elapsed = (now if now is not None else time.monotonic()) - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds until the rest are done at the rate so far; None before the first finishes."""
+        rate = self.rate(now)
+        return (self.total - self.done) / rate if rate > 0 else None
 
 
 def run_targets(
@@ -167,6 +183,7 @@ def run_targets(
                         why_not.append(reason(outcome))
                         stop.set()
         progress.running = 0
+        report()
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, interrupt) if in_main else None

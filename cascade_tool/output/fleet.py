@@ -1,12 +1,15 @@
-"""fleet plan, verify and apply: one row per target, a summary, a live status line."""
+"""fleet plan, verify and apply: one row per target, a summary, progress while they run."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from cascade_tool.fleet.run import FleetReport, Progress
@@ -21,29 +24,65 @@ def fleet_summary(report: FleetReport) -> str:
             f"in {report.seconds:.1f} s{stopped}; {verdict}.")
 
 
-def _progress_line(progress: Progress, command: str) -> str:
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(progress.statuses.items()))
-    text = f"fleet {command}: {progress.done}/{progress.total} done, {progress.running} running"
-    return text + (f" ({parts})" if parts else "") + (f"; {progress.note}" if progress.note else "")
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    value = round(value)
+    return f"{value // 60} min {value % 60:02d} s" if value >= 60 else f"{value} s"
+
+
+def progress_text(progress: Progress, now: float | None = None) -> str:
+    """done/total, the problems so far, the rate and the time left: `12/200 done, 0 failed, ...`."""
+    problems = ", ".join(f"{n} {s}" for s, n in progress.problems.items()) or "0 failed"
+    rate = progress.rate(now)
+    text = (f"{progress.done}/{progress.total} done, {problems}, {progress.running} running, "
+            f"{rate:.1f} targets/s, ETA {_seconds(progress.eta(now)) if progress.done < progress.total else '0 s'}")
+    return text + (f"; {progress.note}" if progress.note else "")
+
+
+class _PlainProgress:
+    """Progress as plain lines (a log, a pipe): at every tenth of the targets, at most every 30 s
+    otherwise, and each note (an interruption) once."""
+
+    EVERY_SECONDS = 30.0
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.shown_done = 0
+        self.shown_at = time.monotonic()
+        self.notes: set[str] = set()
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        step = max(1, progress.total // 10)
+        milestone = progress.done // step > self.shown_done // step or (
+            progress.done == progress.total and self.shown_done < progress.total)
+        if progress.done > self.shown_done and (milestone or now - self.shown_at >= self.EVERY_SECONDS):
+            self.shown_done, self.shown_at = progress.done, now
+            click.echo(f"fleet {self.command}: {progress_text(progress, now).split('; ')[0]}", err=True)
+        if progress.note and progress.note.split(":")[0] not in self.notes:
+            self.notes.add(progress.note.split(":")[0])
+            click.echo(f"fleet {self.command}: {progress.note}", err=True)
 
 
 @contextmanager
-def fleet_status_line(command: str) -> Iterator[Callable[[Progress], None]]:
-    """A status line on stderr that updates as targets finish, when stderr is a terminal;
-    elsewhere only notes (an interruption) are printed, once each."""
-    console = Console(stderr=True)
+def fleet_status_line(command: str, console: Console | None = None) -> Iterator[Callable[[Progress], None]]:
+    """Progress on stderr while targets run: on a terminal, a live bar with done/total, the
+    problems so far, the rate and the time left; elsewhere, the same as a plain line now and then."""
+    console = console or Console(stderr=True)
     if not console.is_terminal:
-        said: set[str] = set()
-
-        def notes(progress: Progress) -> None:
-            if progress.note and progress.note.split(":")[0] not in said:
-                said.add(progress.note.split(":")[0])
-                click.echo(f"fleet {command}: {progress.note}", err=True)
-
-        yield notes
+        yield _PlainProgress(command)
         return
-    with console.status(f"fleet {command}: starting") as status:
-        yield lambda progress: status.update(_progress_line(progress, command))
+    bar = RichProgress(TextColumn(f"fleet {command}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[text]}"), console=console, transient=False)
+    with bar:
+        task = bar.add_task(command, total=None, text="starting")
+
+        def update(progress: Progress) -> None:
+            text = progress_text(progress).split(" done, ", 1)[-1]
+            bar.update(task, total=progress.total, completed=progress.done, text=text)
+
+        yield update
 
 
 def fleet(report: FleetReport, *, as_json: bool, footer: str | None = None) -> None:
