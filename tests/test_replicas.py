@@ -211,13 +211,14 @@ def converts(run: Run) -> bool:
 
 def failure(run: Run) -> str:
     """How a run ended: ok, FAILED (Alembic's one line, no traceback), alembic-race (a
-    UniqueViolation creating alembic_version or the schema revision's tables), or other."""
+    UniqueViolation or DuplicateTable creating alembic_version or the schema revision's tables), or other."""
     if run.code == 0:
         return "ok"
     last = run.out.rstrip().splitlines()[-1] if run.out.strip() else ""
     if last.startswith("FAILED: ") and "Traceback" not in run.err:
         return "FAILED"
-    if "Traceback" in run.err and "psycopg.errors.UniqueViolation" in run.err and "rev0001_" not in run.err:
+    alembic_race = ("psycopg.errors.UniqueViolation", "psycopg.errors.DuplicateTable")  # which one: timing
+    if "Traceback" in run.err and any(e in run.err for e in alembic_race) and "rev0001_" not in run.err:
         return "alembic-race"
     return "other"
 
