@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 
 from cascade_tool import __version__
-from cascade_tool.catalog import ENTRIES_SLOT, INDEXES_SQL, RESOLVE_SQL
+from cascade_tool.catalog import ENTRIES_SLOT, INDEXES_SQL, LOOKUP_SLOT, RESOLVE_SQL
 from cascade_tool.manifest import Entry, Manifest
 from cascade_tool.preflight import PREFLIGHT_SQL
 
@@ -107,6 +107,11 @@ class RevisionInfo:
     message: str
 
 
+# An FK index on a table this small is built inside the swap's transaction, under the lock the
+# swap holds anyway (a few milliseconds), instead of CONCURRENTLY beforehand.
+INLINE_INDEX_BYTES = 1024 * 1024
+
+
 def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str], list[str], list[str]]:
     """The common, upgrade and downgrade programs: the statements that define the session's
     pg_temp routines the revision's steps call (the entries slot still open). `quarantine`: some
@@ -117,8 +122,9 @@ def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str],
         revision=revision,
         quarantine=quarantine,
         resolve_sql=RESOLVE_SQL.replace(ENTRIES_SLOT, "v_entries").strip("\n"),
-        indexes_sql=INDEXES_SQL.strip("\n"),
+        indexes_sql=INDEXES_SQL.replace(LOOKUP_SLOT, "jsonb_array_elements(p_rows)").strip("\n"),
         preflight_sql=PREFLIGHT_SQL.strip("\n"),
+        inline_index_bytes=INLINE_INDEX_BYTES,
     )
     down = env.get_template("downgrade.sql.j2").render(revision=revision)
     programs = []

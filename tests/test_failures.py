@@ -17,9 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.helpers import alembic, execute_sql
 from tests.test_upgrade import generate
+
+# on every supported major, not only the local servers
+pytestmark = pytest.mark.all_majors
 
 SCHEMA = """
 CREATE TABLE users (id bigint PRIMARY KEY);
