@@ -107,11 +107,6 @@ class RevisionInfo:
     message: str
 
 
-# An FK index on a table this small is built inside the swap's transaction, under the lock the
-# swap holds anyway (a few milliseconds), instead of CONCURRENTLY beforehand.
-INLINE_INDEX_BYTES = 1024 * 1024
-
-
 def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str], list[str], list[str]]:
     """The common, upgrade and downgrade programs: the statements that define the session's
     pg_temp routines the revision's steps call (the entries slot still open). `quarantine`: some
@@ -124,7 +119,6 @@ def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str],
         resolve_sql=RESOLVE_SQL.replace(ENTRIES_SLOT, "v_entries").strip("\n"),
         indexes_sql=INDEXES_SQL.replace(LOOKUP_SLOT, "jsonb_array_elements(p_rows)").strip("\n"),
         preflight_sql=PREFLIGHT_SQL.strip("\n"),
-        inline_index_bytes=INLINE_INDEX_BYTES,
     )
     down = env.get_template("downgrade.sql.j2").render(revision=revision)
     programs = []

@@ -13,7 +13,8 @@ What it does, in whatever database it runs on, without holding locks on many tab
   rows for FKs to create, a unique referenced key, ownership, REFERENCES) and stops having changed
   nothing if one fails;
 - builds, with CREATE INDEX CONCURRENTLY, an index for FK columns that have none (create_indexes);
-  on a table of 1 MB or less, the swap builds it instead, inside its transaction, under its lock;
+  on a table of inline_index_max (default 1MB) or less, the swap builds it instead, inside its
+  transaction, under the lock it takes anyway (a few milliseconds; inline_index_max=0: never);
 - per FK, in one short transaction: adds the new FK (same name, ON UPDATE, MATCH, DEFERRABLE, ...,
   with the ON DELETE action listed here) NOT VALID under a temporary name, drops the old one, renames
   the new one (on Citus, which refuses the rename, adds it again under the old name and drops the
@@ -34,9 +35,9 @@ CASCADE), validated, 41 ms"), one for the indexes built (and one per index that 
 or more), lock retries, warnings and a summary.
 Settings: OPTIONS below (the manifest's [options]); at deploy time `alembic -x lock_timeout=500ms`
 or CASCADE_TOOL_LOCK_TIMEOUT=500ms (likewise lock_retry_budget, statement_timeout, create_indexes,
-run_wait, and verbose=true, which also prints each statement, each phase's time and, on failure,
-the Python traceback). A malformed value stops the run with one line naming it, before anything
-changes.
+run_wait, inline_index_max, and verbose=true, which also prints each statement, each phase's time
+and, on failure, the Python traceback). A malformed value stops the run with one line naming it,
+before anything changes.
 Run it on a direct connection (a session), not through a transaction-pooling proxy.
 Self-contained: imports alembic and sqlalchemy only. Works with `alembic upgrade --sql`.
 Read TARGET, ENTRIES, OPTIONS, then upgrade() and downgrade(); the machinery below the marker
@@ -165,7 +166,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.3.0", "sha256": "cd39a7110ddda964549130efb9241fd4e16ad601e4fdd21909d45c8f26e363b2"}
+MACHINERY: dict[str, str] = {"version": "0.3.0", "sha256": "3fc8398096e7a132ec40e5ed4f40bdf669e772ce5da8fcbded54d60bbf28f98e"}
 
 
 def upgrade() -> None:
@@ -199,8 +200,11 @@ _ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$")
 _UNITS_MS = {"ms": 1, "s": 1000, "min": 60000, "h": 3600000}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-_DEPLOY_ONLY = {"verbose": False, "run_wait": "30min"}  # settings given at deploy time only, with their defaults
+# settings given at deploy time only, with their defaults
+_DEPLOY_ONLY = {"verbose": False, "run_wait": "30min", "inline_index_max": "1MB"}
 _DURATIONS = ("lock_timeout", "lock_retry_budget", "statement_timeout", "run_wait")
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|kB|MB|GB)?\s*$", re.IGNORECASE)
+_UNITS_BYTES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _NOW = {"step": "start"}  # what the run is doing, for the one-line failure message
 
 
@@ -299,6 +303,7 @@ def _settings() -> dict[str, Any]:
             out[name] = _parse(name, os.environ[env], env)
     for name in _DURATIONS:
         out[name + "_ms"] = _milliseconds(str(out[name]), f"OPTIONS {name}")
+    out["inline_index_max_bytes"] = _bytes(str(out["inline_index_max"]), "inline_index_max")
     return out
 
 
@@ -314,6 +319,8 @@ def _parse(name: str, value: str, source: str) -> Any:
         return _BOOLEANS[value.strip().lower()]
     if name in _DURATIONS:
         _milliseconds(value, source)
+    if name == "inline_index_max":
+        _bytes(value, source)
     return value
 
 
@@ -322,6 +329,13 @@ def _milliseconds(value: str, source: str) -> int:
     if not match:
         raise CommandError(f"cascade-tool: {source}={value!r}: expected a duration such as 200ms, 5s or 1min")
     return int(float(match.group(1)) * _UNITS_MS[match.group(2) or "ms"])
+
+
+def _bytes(value: str, source: str) -> int:
+    match = _SIZE.match(value)
+    if not match:
+        raise CommandError(f"cascade-tool: {source}={value!r}: expected a size such as 0, 512kB or 1MB")
+    return int(match.group(1)) * _UNITS_BYTES[(match.group(2) or "b").lower()]
 
 
 def _print(severity: str, message: str) -> None:
@@ -467,6 +481,7 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
                 "cascade_tool.run_wait_given": str(settings["run_wait"]).strip(),
                 "cascade_tool.verbose": "on" if settings["verbose"] else "off",
                 "cascade_tool.create_indexes": "on" if settings["create_indexes"] else "off",
+                "cascade_tool.inline_index_bytes": str(settings["inline_index_max_bytes"]),
                 "cascade_tool.entries": str(len(ENTRIES)),
                 "cascade_tool.notes": "{}",
                 "cascade_tool.restored": "0",
@@ -1321,14 +1336,17 @@ RETURNS regclass[] LANGUAGE sql AS $cascade_tool$
      WHERE t.r IS NOT NULL
 $cascade_tool$''',
     r'''-- The indexes to build for the lookup rows p_rows: FK columns with no index PostgreSQL can use
--- to find the referencing rows, and add_unique keys. `inline`: an FK index on a table of at most
--- 1 MB whose entry is swapped or created, not on Citus: built by the swap itself,
--- inside its transaction and under the lock it holds anyway (that takes a few milliseconds; a
--- concurrent build takes three transactions and waits for every older transaction).
+-- to find the referencing rows, and add_unique keys. `inline`: an FK index on a table no bigger
+-- than the inline_index_max setting (cascade_tool.inline_index_bytes; 0: none) whose entry is
+-- swapped or created, not on Citus: built by the swap itself, inside its transaction and under the
+-- lock it holds anyway (that takes a few milliseconds; a concurrent build takes three transactions
+-- and waits for every older transaction).
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_indexes_for(p_rows jsonb)
 RETURNS TABLE (label text, record_sql text, drop_sql text, create_sql text, inline boolean,
                inline_drop_sql text, inline_create_sql text)
 LANGUAGE plpgsql SET plan_cache_mode TO force_generic_plan SET jit TO off AS $cascade_tool$
+DECLARE
+    v_max CONSTANT bigint := COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0);
 BEGIN
     RETURN QUERY
     SELECT x.label, format(
@@ -1339,7 +1357,8 @@ BEGIN
            NOT x.unique_key AND NOT x.partitioned
              AND (SELECT r->>'status' FROM jsonb_array_elements(p_rows) AS r
                    WHERE (r->>'i')::integer = x.entry LIMIT 1) IN ('convert', 'create')
-             AND pg_catalog.pg_relation_size(format('%I.%I', x.table_schema, x.table_name)::regclass) <= 1048576
+             AND v_max > 0
+             AND pg_catalog.pg_relation_size(format('%I.%I', x.table_schema, x.table_name)::regclass) <= v_max
              AND pg_temp.cascade_tool_citus_kind(format('%I.%I', x.table_schema, x.table_name)::regclass) IS NULL,
            CASE WHEN x.drop_sql IS NOT NULL THEN format('DROP INDEX IF EXISTS %I.%I', x.table_schema, x.index_name) END,
            format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%s)', x.index_name, x.table_schema, x.table_name,
