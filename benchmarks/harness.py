@@ -535,6 +535,9 @@ class Sample:
     query: str
 
 
+_STEP_PREFIX = re.compile(r"^BEGIN; SELECT pg_catalog\.set_config\('statement_timeout', '\d+ms', true\); |; COMMIT$")
+
+
 def _sample(url: str, t0: float, interval: float, stop: Any, out: Any) -> None:
     """The sampler's loop, in a process of its own: the traffic's threads do not delay it."""
     samples: list[tuple[float, str, str, str, str]] = []
@@ -542,14 +545,16 @@ def _sample(url: str, t0: float, interval: float, stop: Any, out: Any) -> None:
         conn.execute("SET jit = off")
         query = (
             "SELECT application_name, state, COALESCE(wait_event_type || ':' || wait_event, 'CPU'),"
-            " left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_activity"
+            " left(regexp_replace(query, '\\s+', ' ', 'g'), 200) FROM pg_stat_activity"
             " WHERE (application_name LIKE 'bench-app-%%' OR application_name = %s) AND state = 'active'"
         )
         while not stop.is_set():
             t = time.perf_counter() - t0
             samples.append((t, "bench-sampler", "tick", "", ""))  # the sampler's own pace
             for app, state, wait, text in conn.execute(query, (MIGRATION_APP,)).fetchall():
-                samples.append((t, str(app), str(state), str(wait), str(text)))
+                # a step is sent as `BEGIN; SELECT set_config(statement_timeout); <call>; COMMIT`: show the call
+                text = _STEP_PREFIX.sub("", str(text))[:100]
+                samples.append((t, str(app), str(state), str(wait), text))
             stop.wait(interval)
     out.send(samples)
     out.close()

@@ -92,6 +92,7 @@ class IndexRow:
     table_name: str
     columns: list[str]
     partitioned: bool
+    unique_key: bool  # add_unique: the referenced key's unique index
     label: str
     index_name: str
     drop_sql: str | None  # an INVALID leftover of an earlier attempt, dropped first

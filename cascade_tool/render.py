@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 
 from cascade_tool import __version__
-from cascade_tool.catalog import ENTRIES_SLOT, INDEXES_SQL, RESOLVE_SQL
+from cascade_tool.catalog import ENTRIES_SLOT, INDEXES_SQL, LOOKUP_SLOT, RESOLVE_SQL
 from cascade_tool.manifest import Entry, Manifest
 from cascade_tool.preflight import PREFLIGHT_SQL
 
@@ -117,7 +117,7 @@ def render_programs(revision: str, quarantine: bool = False) -> tuple[list[str],
         revision=revision,
         quarantine=quarantine,
         resolve_sql=RESOLVE_SQL.replace(ENTRIES_SLOT, "v_entries").strip("\n"),
-        indexes_sql=INDEXES_SQL.strip("\n"),
+        indexes_sql=INDEXES_SQL.replace(LOOKUP_SLOT, "jsonb_array_elements(p_rows)").strip("\n"),
         preflight_sql=PREFLIGHT_SQL.strip("\n"),
     )
     down = env.get_template("downgrade.sql.j2").render(revision=revision)

@@ -238,9 +238,14 @@ def test_partitioned_table_uses_not_valid_only_where_the_server_allows_it(
     assert all(after[k]["valid"] and after[k]["action"] == "c" for k in parts)
 
 
+@pytest.mark.parametrize("inline_index_max", ["0", "1MB"])
 def test_index_step_builds_what_is_missing_replaces_an_invalid_leftover_and_downgrade_drops_only_its_own(
-    server: Server, quirks_db: str, alembic_project: Path
+    server: Server, quirks_db: str, alembic_project: Path, inline_index_max: str
 ) -> None:
+    """With inline_index_max=0 every index is built CONCURRENTLY before the swaps, one line each
+    (verbose); at the default the quirks schema's tables are small enough for their swaps to build
+    them, and the entry's line names them. Either way the same indexes, recorded, dropped by the
+    downgrade and no other."""
     execute_sql(quirks_db, "CREATE INDEX my_own_posts_idx ON posts (user_id)")
     execute_sql(quirks_db, "INSERT INTO devices (user_id) VALUES (1), (1)")
     with psycopg.connect(quirks_db, autocommit=True) as conn:  # a failed earlier build, left INVALID
@@ -252,17 +257,26 @@ def test_index_step_builds_what_is_missing_replaces_an_invalid_leftover_and_down
             "(user_id)", False) in index_defs(quirks_db)
     before = index_defs(quirks_db)
     generate(alembic_project)
-    up = alembic(alembic_project, quirks_db, "-x", "verbose=true", "upgrade", "head")  # a line per index
+    up = alembic(alembic_project, quirks_db, "-x", "verbose=true", "-x", f"inline_index_max={inline_index_max}",
+                 "upgrade", "head")  # a line per index
     assert up.returncode == 0, up.stderr
     after = index_defs(quirks_db)
     assert ("devices_user_id_fk_idx", "CREATE INDEX devices_user_id_fk_idx ON public.devices USING btree (user_id)",
             True) in after
-    assert "index built on public.devices (user_id) in" in up.stdout
     assert "index built on public.posts" not in up.stdout  # my_own_posts_idx covers it
     assert not [name for name, _, valid in after if not valid]
     with psycopg.connect(quirks_db) as conn:
         recorded = conn.execute("SELECT count(*) FROM cascade_tool.created_indexes").fetchone()
-    built = up.stdout.count("index built on ")
+    if inline_index_max == "0":
+        assert "index built on public.devices (user_id) in" in up.stdout
+        built = up.stdout.count("index built on ")
+        assert "CREATE INDEX IF NOT EXISTS" not in up.stdout
+    else:
+        assert re.search(r"(?m)^  \[\s*\d+/\d+\] created public\.devices\.devices_user_id_fkey \(ON DELETE CASCADE\), "
+                         r"index built on public\.devices \(user_id\), validated, \d+ ms$", up.stdout), up.stdout
+        built = (len(re.findall(r"(?m)^  index built on .* in \d+ ms$", up.stdout))  # before the swaps
+                 + sum(len(m.split("), ")) for m in re.findall(r"index built on (.*?\)), validated", up.stdout)))
+        assert "CREATE INDEX IF NOT EXISTS" in up.stdout
     assert recorded == (built,) and built >= 5
 
     again = alembic(alembic_project, quirks_db, "downgrade", "base")

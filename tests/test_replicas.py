@@ -27,6 +27,9 @@ from cascade_tool import revisions
 from cascade_tool.manifest import load_manifest
 from tests.helpers import REPO, Server, dump_schema, execute_sql, fk_state
 
+# on every supported major, not only the local servers
+pytestmark = pytest.mark.all_majors
+
 REPLICAS = 8
 
 SCHEMA = """

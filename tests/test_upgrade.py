@@ -185,11 +185,14 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
         capture_output=True, text=True,
     )
     assert applied.returncode == 0, applied.stderr
-    # psql shows the same lines as an online run: one per FK, one per index built, the summary
-    assert "NOTICE:  [ 1/19] converted public.posts.posts_user_id_fkey (NO ACTION -> CASCADE), validated, " \
-        in applied.stderr
+    # psql shows the same lines as an online run: one per FK (with the index its swap built, on a
+    # small table), one per index built CONCURRENTLY (tokens: its FK is left alone), the summary
+    assert "NOTICE:  [ 1/19] converted public.posts.posts_user_id_fkey (NO ACTION -> CASCADE), index built on " \
+        "public.posts (user_id), validated, " in applied.stderr
     assert "NOTICE:  [18/19] skipped legacy_table (table does not exist)" in applied.stderr
-    assert "NOTICE:  index built on public.devices (user_id)" in applied.stderr
+    assert "NOTICE:  index built on public.tokens (user_id)\n" in applied.stderr
+    assert "NOTICE:  [14/19] created public.devices.devices_user_id_fkey (ON DELETE CASCADE), index built on " \
+        "public.devices (user_id), validated, " in applied.stderr
     assert "NOTICE:  cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped" in applied.stderr
     assert "swapped public.posts" not in applied.stderr  # verbose detail only
     assert fk_state(offline_db) == fk_state(online_db)
@@ -312,8 +315,9 @@ def report_lines(stdout: str) -> tuple[list[re.Match[str]], list[str]]:
 def test_upgrade_and_downgrade_print_one_line_per_fk(
     server: Server, quirks_db: str, alembic_project: Path
 ) -> None:
-    """Without verbose: a line per FK (its entry's number of 19, what happened, the time), one line
-    for the indexes built, the check and the summary; nothing else."""
+    """Without verbose: a line per FK (its entry's number of 19, what happened, the index its swap
+    built on a small table, the time), one line for the indexes built CONCURRENTLY before the swaps,
+    the check and the summary; nothing else."""
     generate(alembic_project)
     up = alembic(alembic_project, quirks_db, "upgrade", "head")
     assert up.returncode == 0, up.stderr
@@ -323,7 +327,7 @@ def test_upgrade_and_downgrade_print_one_line_per_fk(
     assert [int(m["k"]) for m in fk_lines] == sorted(int(m["k"]) for m in fk_lines)
     for m in fk_lines:
         if m["what"] in ("converted", "created"):
-            assert re.fullmatch(r"( \[one of 2 FKs on these columns\])?, validated"
+            assert re.fullmatch(r"( \[one of 2 FKs on these columns\])?(, index built on .+ \(.+\))?, validated"
                                 r"( by the add \(partitioned table, PostgreSQL < 18\))?, \d+ ms", m["rest"]), m[0]
             assert m["what"] == "created" or re.fullmatch(r"(NO ACTION|RESTRICT|SET NULL|CASCADE) -> "
                                                           r"(CASCADE|SET NULL)", m["detail"]), m[0]
@@ -332,7 +336,9 @@ def test_upgrade_and_downgrade_print_one_line_per_fk(
     posts = next(m for m in fk_lines if m["fk"] == "public.posts.posts_user_id_fkey")
     assert (posts[0][:9], posts["what"], posts["detail"]) == ("  [ 1/19]", "converted", "NO ACTION -> CASCADE")
     assert other[0] == "  cascade-tool revision rev0001: 19 entries checked, nothing stops the upgrade"
-    assert re.fullmatch(r"  16 indexes built on FK columns that had none, \d+ ms", other[1]), other
+    # tokens' FK is left alone, so its index is built CONCURRENTLY; the other 15 by their swaps
+    assert re.fullmatch(r"  1 index built on FK columns that had none, \d+ ms", other[1]), other
+    assert sum(", index built on " in m["rest"] for m in fk_lines) == 15
     assert other[2:] == ["  cascade-tool revision rev0001: 16 converted, 1 created, 1 unchanged, 2 skipped"]
     assert len(up.stdout.splitlines()) == len(fk_lines) + 3
 
@@ -363,7 +369,9 @@ def test_verbose_shows_each_statement_and_each_phase(
     assert up.returncode == 0, up.stderr
     lines = up.stdout.splitlines()
     end = lines.index(next(s for s in lines if "] converted public.posts.posts_user_id_fkey" in s))
-    steps = lines[end - 5:end]  # posts is the first entry: its detail comes right before its line
+    steps = lines[end - 6:end]  # posts is the first entry: its detail comes right before its line
+    # posts is small: its swap builds its index
+    assert steps.pop(0) == "    CREATE INDEX IF NOT EXISTS posts_user_id_fk_idx ON public.posts (user_id)"
     assert re.fullmatch(r"    ALTER TABLE public\.posts ADD CONSTRAINT cascade_tmp_\w+ FOREIGN KEY \(user_id\) "
                         r"REFERENCES public\.users\(id\) ON DELETE CASCADE NOT VALID", steps[0]), steps
     assert steps[1] == "    ALTER TABLE public.posts DROP CONSTRAINT posts_user_id_fkey"
@@ -372,7 +380,7 @@ def test_verbose_shows_each_statement_and_each_phase(
     assert re.fullmatch(r"    swapped public\.posts\.posts_user_id_fkey in \d+ ms, NOT VALID until validated", steps[3])
     assert re.fullmatch(r"    validated public\.posts\.posts_user_id_fkey in \d+ ms", steps[4])
     assert len(report_lines(up.stdout)[0]) == 20
-    assert "  index built on public.devices (user_id) in " in up.stdout  # every index, with verbose
+    assert "  index built on public.tokens (user_id) in " in up.stdout  # every index, with verbose
 
     monkeypatch.setenv("CASCADE_TOOL_VERBOSE", "true")
     down = alembic(alembic_project, quirks_db, "downgrade", "base")

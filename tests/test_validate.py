@@ -156,7 +156,7 @@ def test_pre_existing_not_valid_fk_is_a_warning_and_strict_fails(
     manifest = write_manifest(tmp_path)
     out = deploy(alembic_project, manifest, db, run_cli)
     assert re.search(r"^  \[1/4\] converted public\.posts\.posts_user_id_fkey \(NO ACTION -> CASCADE\), "
-                     r"validated, \d+ ms$", out, re.M), out
+                     r"index built on public\.posts \(user_id\), validated, \d+ ms$", out, re.M), out
     assert validity(db) == {
         ("comments", "comments_editor_id_fkey"): False, ("comments", "comments_user_id_fkey"): False,
         ("likes", "likes_user_id_fkey"): True, ("posts", "posts_user_id_fkey"): True,
@@ -205,10 +205,10 @@ def test_validate_later_then_validate_with_two_jobs(
     before = counts(db)
     out = deploy(alembic_project, manifest, db, run_cli)
     assert re.search(
-        r'^  \[1/4\] converted public\.posts\.posts_user_id_fkey \(NO ACTION -> CASCADE\), NOT VALID: '
-        r'validation pending \(validate = "later"\), \d+ ms$', out, re.M), out
-    assert re.search(r'^  \[4/4\] created public\.likes\.likes_user_id_fkey \(ON DELETE CASCADE\), NOT VALID: '
-                     r'validation pending', out, re.M), out
+        r'^  \[1/4\] converted public\.posts\.posts_user_id_fkey \(NO ACTION -> CASCADE\), index built on '
+        r'public\.posts \(user_id\), NOT VALID: validation pending \(validate = "later"\), \d+ ms$', out, re.M), out
+    assert re.search(r'^  \[4/4\] created public\.likes\.likes_user_id_fkey \(ON DELETE CASCADE\), index built on '
+                     r'public\.likes \(user_id\), NOT VALID: validation pending', out, re.M), out
     assert ", validated" not in out
     assert not any(validity(db).values())
     verify = run_cli("verify", "--manifest", manifest, "--database-url", db, "--json")

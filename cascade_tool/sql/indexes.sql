@@ -25,11 +25,12 @@ wanted AS (
 ),
 located AS (
     SELECT w.*, c.oid AS rel, c.relnamespace AS nsp, c.relkind = 'p' AS partitioned,
-           n.nspname::text AS table_schema, c.relname::text AS table_name,
+           c.nspname::text AS table_schema, c.relname::text AS table_name,
            ARRAY(SELECT x FROM unnest(w.columns) AS x ORDER BY 1) AS sorted
-      FROM wanted w
-      JOIN pg_catalog.pg_class c ON c.oid = w.q_rel::regclass
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      FROM wanted w,
+           LATERAL (SELECT c.oid, c.relnamespace, c.relkind, c.relname, n.nspname
+                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = w.q_rel::regclass OFFSET 0) AS c  -- an index lookup by oid
 ),
 missing AS (
     SELECT s.*,
@@ -60,7 +61,7 @@ named AS (
       FROM missing m
 )
 SELECT DISTINCT ON (w.uniq, w.table_schema, w.table_name, w.sorted)
-       w.entry, w.table_schema, w.table_name, w.columns, w.partitioned,
+       w.entry, w.table_schema, w.table_name, w.columns, w.partitioned, w.uniq AS unique_key,
        w.table_schema || '.' || w.table_name || ' (' || array_to_string(w.columns, ', ') || ')'
          || CASE WHEN w.uniq THEN ' unique' ELSE '' END AS label,
        w.index_name,

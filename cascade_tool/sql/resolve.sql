@@ -85,15 +85,22 @@ fk AS (
                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num::int2
                   ORDER BY k.ord) AS setcols,
            pg_catalog.pg_get_constraintdef(con.oid) AS def
-    FROM pg_catalog.pg_constraint con
-    WHERE con.contype = 'f' AND con.conparentid = 0
-      AND con.conrelid IN (SELECT relid FROM located WHERE relid IS NOT NULL)
+    -- Per table, through the index on conrelid (OFFSET 0 keeps it a nested loop: a schema with
+    -- thousands of tables, such as many tenants in one database, costs what a small one does).
+    FROM (SELECT DISTINCT relid FROM located WHERE relid IS NOT NULL) AS lr,
+         LATERAL (SELECT * FROM pg_catalog.pg_constraint c
+                   WHERE c.conrelid = lr.relid AND c.contype = 'f' AND c.conparentid = 0
+                  OFFSET 0) AS con
 ),
 inherited AS MATERIALIZED (
-    -- pg_constraint has no index on conparentid: read the (few) clone rows once.
+    -- pg_constraint has no index on conparentid: read the (few) clone rows once, and only when
+    -- one of the FKs is on or references a partitioned table (only those have clones).
     SELECT c.oid, c.conparentid, c.conrelid, c.confrelid, c.conname
       FROM pg_catalog.pg_constraint c
      WHERE c.contype = 'f' AND c.conparentid <> 0
+       AND EXISTS (SELECT 1 FROM fk f,
+                           LATERAL (SELECT 1 FROM pg_catalog.pg_class p
+                                     WHERE p.oid IN (f.conrelid, f.confrelid) AND p.relkind = 'p' OFFSET 0) AS p)
 ),
 clone (root, oid, conrelid, confrelid, conname) AS (
     -- Per-partition copies of an FK declared on a partitioned table (and of FKs that reference
@@ -132,20 +139,23 @@ matched AS (
 ),
 named AS (
     SELECT t.*,
-           n.nspname AS table_schema, r.relname AS table_name, r.relkind,
-           tn.nspname AS target_schema_found, tr.relname AS target_name_found,
-           quote_ident(n.nspname) || '.' || quote_ident(r.relname) AS q_table,
-           quote_ident(tn.nspname) || '.' || quote_ident(tr.relname) AS q_target,
+           r.nspname AS table_schema, r.relname AS table_name, r.relkind,
+           tr.nspname AS target_schema_found, tr.relname AS target_name_found,
+           quote_ident(r.nspname) || '.' || quote_ident(r.relname) AS q_table,
+           quote_ident(tr.nspname) || '.' || quote_ident(tr.relname) AS q_target,
            CASE WHEN t.relid IS NULL THEN NULL
                 WHEN pg_catalog.pg_table_is_visible(t.trelid) THEN quote_ident(tr.relname)
-                ELSE quote_ident(tn.nspname) || '.' || quote_ident(tr.relname) END AS printed_target,
+                ELSE quote_ident(tr.nspname) || '.' || quote_ident(tr.relname) END AS printed_target,
            COALESCE(mc.matches, 0) AS matches
       FROM targeted t
       LEFT JOIN (SELECT i, count(*) AS matches FROM matched GROUP BY i) AS mc ON mc.i = t.i
-      LEFT JOIN pg_catalog.pg_class r ON r.oid = t.relid
-      LEFT JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-      LEFT JOIN pg_catalog.pg_class tr ON tr.oid = t.trelid
-      LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = tr.relnamespace
+      -- by oid, one row each (OFFSET 0: an index lookup, not a scan of pg_class)
+      LEFT JOIN LATERAL (SELECT n.nspname, c.relname, c.relkind
+                           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.oid = t.relid OFFSET 0) AS r ON true
+      LEFT JOIN LATERAL (SELECT n.nspname, c.relname
+                           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.oid = t.trelid OFFSET 0) AS tr ON true
 ),
 parts AS (
     SELECT nm.*, m.oid AS fk_oid, m.conname, m.cols AS fk_columns, m.convalidated, m.enforced, m.def,

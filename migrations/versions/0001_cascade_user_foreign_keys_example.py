@@ -13,6 +13,8 @@ What it does, in whatever database it runs on, without holding locks on many tab
   rows for FKs to create, a unique referenced key, ownership, REFERENCES) and stops having changed
   nothing if one fails;
 - builds, with CREATE INDEX CONCURRENTLY, an index for FK columns that have none (create_indexes);
+  on a table of inline_index_max (default 1MB) or less, the swap builds it instead, inside its
+  transaction, under the lock it takes anyway (a few milliseconds; inline_index_max=0: never);
 - per FK, in one short transaction: adds the new FK (same name, ON UPDATE, MATCH, DEFERRABLE, ...,
   with the ON DELETE action listed here) NOT VALID under a temporary name, drops the old one, renames
   the new one (on Citus, which refuses the rename, adds it again under the old name and drops the
@@ -33,9 +35,9 @@ CASCADE), validated, 41 ms"), one for the indexes built (and one per index that 
 or more), lock retries, warnings and a summary.
 Settings: OPTIONS below (the manifest's [options]); at deploy time `alembic -x lock_timeout=500ms`
 or CASCADE_TOOL_LOCK_TIMEOUT=500ms (likewise lock_retry_budget, statement_timeout, create_indexes,
-run_wait, and verbose=true, which also prints each statement, each phase's time and, on failure,
-the Python traceback). A malformed value stops the run with one line naming it, before anything
-changes.
+run_wait, inline_index_max, and verbose=true, which also prints each statement, each phase's time
+and, on failure, the Python traceback). A malformed value stops the run with one line naming it,
+before anything changes.
 Run it on a direct connection (a session), not through a transaction-pooling proxy.
 Self-contained: imports alembic and sqlalchemy only. Works with `alembic upgrade --sql`.
 Read TARGET, ENTRIES, OPTIONS, then upgrade() and downgrade(); the machinery below the marker
@@ -164,7 +166,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.3.0", "sha256": "23006e293717251d6e40dbf48ef0ac43dbc7c3d69e36ea667a942f97f5cfb4e7"}
+MACHINERY: dict[str, str] = {"version": "0.3.0", "sha256": "3fc8398096e7a132ec40e5ed4f40bdf669e772ce5da8fcbded54d60bbf28f98e"}
 
 
 def upgrade() -> None:
@@ -198,8 +200,11 @@ _ENTRIES_SLOT = "/*entries*/NULL::jsonb"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$")
 _UNITS_MS = {"ms": 1, "s": 1000, "min": 60000, "h": 3600000}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-_DEPLOY_ONLY = {"verbose": False, "run_wait": "30min"}  # settings given at deploy time only, with their defaults
+# settings given at deploy time only, with their defaults
+_DEPLOY_ONLY = {"verbose": False, "run_wait": "30min", "inline_index_max": "1MB"}
 _DURATIONS = ("lock_timeout", "lock_retry_budget", "statement_timeout", "run_wait")
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|kB|MB|GB)?\s*$", re.IGNORECASE)
+_UNITS_BYTES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _NOW = {"step": "start"}  # what the run is doing, for the one-line failure message
 
 
@@ -218,8 +223,7 @@ def _build_indexes(settings: dict[str, Any]) -> None:
 
 def _swap(i: int, settings: dict[str, Any]) -> None:
     """Entry i's new FK in place of the old one (NOT VALID where it can be), in one transaction."""
-    with _own_transaction(settings["lock_retry_budget_ms"] + settings["statement_timeout_ms"]):
-        _call("cascade_tool_upgrade", "swap", i)
+    _step("cascade_tool_upgrade", "swap", i, settings["lock_retry_budget_ms"] + settings["statement_timeout_ms"])
 
 
 def _resolve_orphans(i: int, settings: dict[str, Any]) -> None:
@@ -230,18 +234,15 @@ def _resolve_orphans(i: int, settings: dict[str, Any]) -> None:
 
 def _validate(i: int) -> None:
     """Entry i's FK validated, in a transaction of its own that blocks no reads or writes."""
-    with _own_transaction(0):
-        _call("cascade_tool_upgrade", "validate", i)
+    _step("cascade_tool_upgrade", "validate", i, 0)
 
 
 def _restore(i: int, settings: dict[str, Any]) -> None:
-    with _own_transaction(settings["lock_retry_budget_ms"] + settings["statement_timeout_ms"]):
-        _call("cascade_tool_downgrade", "restore", i)
+    _step("cascade_tool_downgrade", "restore", i, settings["lock_retry_budget_ms"] + settings["statement_timeout_ms"])
 
 
 def _validate_restored(i: int) -> None:
-    with _own_transaction(0):
-        _call("cascade_tool_downgrade", "validate", i)
+    _step("cascade_tool_downgrade", "validate", i, 0)
 
 
 def _restore_quarantined_rows() -> None:
@@ -302,6 +303,7 @@ def _settings() -> dict[str, Any]:
             out[name] = _parse(name, os.environ[env], env)
     for name in _DURATIONS:
         out[name + "_ms"] = _milliseconds(str(out[name]), f"OPTIONS {name}")
+    out["inline_index_max_bytes"] = _bytes(str(out["inline_index_max"]), "inline_index_max")
     return out
 
 
@@ -317,6 +319,8 @@ def _parse(name: str, value: str, source: str) -> Any:
         return _BOOLEANS[value.strip().lower()]
     if name in _DURATIONS:
         _milliseconds(value, source)
+    if name == "inline_index_max":
+        _bytes(value, source)
     return value
 
 
@@ -325,6 +329,13 @@ def _milliseconds(value: str, source: str) -> int:
     if not match:
         raise CommandError(f"cascade-tool: {source}={value!r}: expected a duration such as 200ms, 5s or 1min")
     return int(float(match.group(1)) * _UNITS_MS[match.group(2) or "ms"])
+
+
+def _bytes(value: str, source: str) -> int:
+    match = _SIZE.match(value)
+    if not match:
+        raise CommandError(f"cascade-tool: {source}={value!r}: expected a size such as 0, 512kB or 1MB")
+    return int(match.group(1)) * _UNITS_BYTES[(match.group(2) or "b").lower()]
 
 
 def _print(severity: str, message: str) -> None:
@@ -380,11 +391,26 @@ def _sql(statement: str) -> None:
     op.execute(sa.DDL(statement.replace("%", "%%")))
 
 
-def _call(function: str, phase: str, i: int | None = None) -> None:
+def _call(function: str, phase: str, i: int | None = None, timeout_ms: int | None = None) -> None:
+    """SELECT pg_temp.<function>(phase, i); with timeout_ms, in a transaction of its own with that
+    statement_timeout: BEGIN, the setting, the call and COMMIT sent as one round trip."""
     assert phase in ("check", "swap", "validate", "restore", "finish")  # literal: it shows in pg_stat_activity
     entry = "NULL" if i is None else str(int(i))
     _NOW["step"] = phase if i is None else f"{phase} of entry {int(i) + 1} ({ENTRIES[int(i)]['table']})"
-    _sql(f"SELECT pg_temp.{function}('{phase}', {entry})")
+    call = f"SELECT pg_temp.{function}('{phase}', {entry})"
+    if timeout_ms is None:
+        _sql(call)
+    else:
+        _sql(f"BEGIN; SELECT pg_catalog.set_config('statement_timeout', '{int(timeout_ms)}ms', true); {call}; COMMIT")
+
+
+def _step(function: str, phase: str, i: int, timeout_ms: int) -> None:
+    """One step for entry i in a transaction of its own (rolled back whole if it fails)."""
+    try:
+        _call(function, phase, i, timeout_ms)
+    except BaseException:
+        _rollback()
+        raise
 
 
 def _set(name: str, value: str, local: bool = False) -> None:
@@ -393,6 +419,14 @@ def _set(name: str, value: str, local: bool = False) -> None:
             name=name, value=value, local=local
         )
     )
+
+
+def _set_all(values: dict[str, str]) -> None:
+    """Session settings, all in one statement (values bound, never pasted)."""
+    names = list(values)
+    calls = ", ".join(f"pg_catalog.set_config(:n{k}, :v{k}, false)" for k in range(len(names)))
+    params = {f"n{k}": name for k, name in enumerate(names)} | {f"v{k}": values[name] for k, name in enumerate(names)}
+    op.execute(sa.text(f"SELECT {calls}").bindparams(**params))
 
 
 @contextmanager
@@ -405,12 +439,17 @@ def _own_transaction(statement_timeout_ms: int | None = None) -> Iterator[None]:
         yield
         _sql("COMMIT")
     except BaseException:
-        if not context.is_offline_mode():
-            try:
-                op.get_bind().exec_driver_sql("ROLLBACK")
-            except Exception:  # the connection is gone: the error that got us here is the one to report
-                pass
+        _rollback()
         raise
+
+
+def _rollback() -> None:
+    """End the failed step's transaction (nothing to do offline, or when the connection is gone)."""
+    if not context.is_offline_mode():
+        try:
+            op.get_bind().exec_driver_sql("ROLLBACK")
+        except Exception:  # the connection is gone: the error that got us here is the one to report
+            pass
 
 
 @contextmanager
@@ -424,21 +463,31 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
         with op.get_context().autocommit_block(), _notices_printed():
             _NOW["step"] = "start"
             # Citus would try to send these session-local routines to its workers, and warn
-            _set("citus.enable_ddl_propagation", "off")
-            for statement in COMMON_SQL + program:
-                _sql(statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb"))
-            _sql("RESET citus.enable_ddl_propagation")
-            _set("cascade_tool.lock_timeout", f"{settings['lock_timeout_ms']}ms")
-            _set("cascade_tool.lock_timeout_given", str(settings["lock_timeout"]).strip())
-            _set("cascade_tool.lock_retry_budget", f"{settings['lock_retry_budget_ms']}ms")
-            _set("cascade_tool.run_wait", f"{settings['run_wait_ms']}ms")
-            _set("cascade_tool.run_wait_given", str(settings["run_wait"]).strip())
-            _set("cascade_tool.verbose", "on" if settings["verbose"] else "off")
-            _set("cascade_tool.entries", str(len(ENTRIES)))
-            _set("cascade_tool.notes", "{}")
-            _set("cascade_tool.restored", "0")
-            _set("cascade_tool.dropped", "0")
-            _set("cascade_tool.tenant", "")  # this run's schemas, worked out by its first step
+            routines = [statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb")
+                        for statement in COMMON_SQL + program]
+            if context.is_offline_mode():
+                _set("citus.enable_ddl_propagation", "off")
+                for statement in routines:
+                    _sql(statement)
+                _sql("RESET citus.enable_ddl_propagation")
+            else:  # one round trip (a fleet of tenants runs this once per tenant)
+                _sql(";\n".join(["SET citus.enable_ddl_propagation = off", *routines,
+                                  "RESET citus.enable_ddl_propagation"]))
+            _set_all({
+                "cascade_tool.lock_timeout": f"{settings['lock_timeout_ms']}ms",
+                "cascade_tool.lock_timeout_given": str(settings["lock_timeout"]).strip(),
+                "cascade_tool.lock_retry_budget": f"{settings['lock_retry_budget_ms']}ms",
+                "cascade_tool.run_wait": f"{settings['run_wait_ms']}ms",
+                "cascade_tool.run_wait_given": str(settings["run_wait"]).strip(),
+                "cascade_tool.verbose": "on" if settings["verbose"] else "off",
+                "cascade_tool.create_indexes": "on" if settings["create_indexes"] else "off",
+                "cascade_tool.inline_index_bytes": str(settings["inline_index_max_bytes"]),
+                "cascade_tool.entries": str(len(ENTRIES)),
+                "cascade_tool.notes": "{}",
+                "cascade_tool.restored": "0",
+                "cascade_tool.dropped": "0",
+                "cascade_tool.tenant": "",  # this run's schemas, worked out by its first step
+            })
             _NOW["step"] = "waiting for another run"
             _sql("CALL pg_temp.cascade_tool_take_turn()")
             try:
@@ -630,7 +679,11 @@ BEGIN
         EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
             NULL;  -- rolled back to the start of this attempt, every lock it took released
         END;
-        -- Who holds locks on the tables this step needs (the attempt above was rolled back).
+        -- Who holds locks on the tables this step needs (the attempt above was rolled back);
+        -- NULL tables: the upgrade's entry p_i, looked up only now that they are needed.
+        IF p_tables IS NULL THEN
+            p_tables := pg_temp.cascade_tool_entry_tables(p_i);
+        END IF;
         SELECT string_agg(format('pid %s (%s, application %L, %s, transaction open %s s, %s on %s: %s)',
                                  h.pid, h.usename, h.application_name, h.state, h.age, h.modes, h.rels, h.query), '; ')
           INTO v_holders
@@ -933,13 +986,14 @@ $cascade_tool$''',
 UPGRADE_SQL: list[str] = [
     r'''-- The manifest's entries (or one of them) as this database has them: the lookup that
 -- `cascade-tool plan` and `cascade-tool verify` run, one JSON row per entry and matching FK.
+-- Planned once per session (a generic plan: planning it costs more than running it), and never
+-- JIT-compiled (the planner over-estimates it; compiling costs seconds: GitLab, 2.5 s).
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_lookup(p_i integer)
-RETURNS SETOF jsonb LANGUAGE plpgsql AS $cascade_tool$
+RETURNS SETOF jsonb LANGUAGE plpgsql
+SET plan_cache_mode TO force_generic_plan SET jit TO off AS $cascade_tool$
 DECLARE
     v_entries jsonb;
 BEGIN
-    -- The planner over-estimates this catalog query; JIT compiling it costs seconds (GitLab: 2.5 s).
-    PERFORM pg_catalog.set_config('jit', 'off', true);
     SELECT COALESCE(jsonb_agg(e.value), '[]'::jsonb) INTO v_entries
       FROM jsonb_array_elements(/*entries*/NULL::jsonb) AS e
      WHERE p_i IS NULL OR (e.value->>'i')::integer = p_i;
@@ -1031,15 +1085,22 @@ fk AS (
                    JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num::int2
                   ORDER BY k.ord) AS setcols,
            pg_catalog.pg_get_constraintdef(con.oid) AS def
-    FROM pg_catalog.pg_constraint con
-    WHERE con.contype = 'f' AND con.conparentid = 0
-      AND con.conrelid IN (SELECT relid FROM located WHERE relid IS NOT NULL)
+    -- Per table, through the index on conrelid (OFFSET 0 keeps it a nested loop: a schema with
+    -- thousands of tables, such as many tenants in one database, costs what a small one does).
+    FROM (SELECT DISTINCT relid FROM located WHERE relid IS NOT NULL) AS lr,
+         LATERAL (SELECT * FROM pg_catalog.pg_constraint c
+                   WHERE c.conrelid = lr.relid AND c.contype = 'f' AND c.conparentid = 0
+                  OFFSET 0) AS con
 ),
 inherited AS MATERIALIZED (
-    -- pg_constraint has no index on conparentid: read the (few) clone rows once.
+    -- pg_constraint has no index on conparentid: read the (few) clone rows once, and only when
+    -- one of the FKs is on or references a partitioned table (only those have clones).
     SELECT c.oid, c.conparentid, c.conrelid, c.confrelid, c.conname
       FROM pg_catalog.pg_constraint c
      WHERE c.contype = 'f' AND c.conparentid <> 0
+       AND EXISTS (SELECT 1 FROM fk f,
+                           LATERAL (SELECT 1 FROM pg_catalog.pg_class p
+                                     WHERE p.oid IN (f.conrelid, f.confrelid) AND p.relkind = 'p' OFFSET 0) AS p)
 ),
 clone (root, oid, conrelid, confrelid, conname) AS (
     -- Per-partition copies of an FK declared on a partitioned table (and of FKs that reference
@@ -1078,20 +1139,23 @@ matched AS (
 ),
 named AS (
     SELECT t.*,
-           n.nspname AS table_schema, r.relname AS table_name, r.relkind,
-           tn.nspname AS target_schema_found, tr.relname AS target_name_found,
-           quote_ident(n.nspname) || '.' || quote_ident(r.relname) AS q_table,
-           quote_ident(tn.nspname) || '.' || quote_ident(tr.relname) AS q_target,
+           r.nspname AS table_schema, r.relname AS table_name, r.relkind,
+           tr.nspname AS target_schema_found, tr.relname AS target_name_found,
+           quote_ident(r.nspname) || '.' || quote_ident(r.relname) AS q_table,
+           quote_ident(tr.nspname) || '.' || quote_ident(tr.relname) AS q_target,
            CASE WHEN t.relid IS NULL THEN NULL
                 WHEN pg_catalog.pg_table_is_visible(t.trelid) THEN quote_ident(tr.relname)
-                ELSE quote_ident(tn.nspname) || '.' || quote_ident(tr.relname) END AS printed_target,
+                ELSE quote_ident(tr.nspname) || '.' || quote_ident(tr.relname) END AS printed_target,
            COALESCE(mc.matches, 0) AS matches
       FROM targeted t
       LEFT JOIN (SELECT i, count(*) AS matches FROM matched GROUP BY i) AS mc ON mc.i = t.i
-      LEFT JOIN pg_catalog.pg_class r ON r.oid = t.relid
-      LEFT JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
-      LEFT JOIN pg_catalog.pg_class tr ON tr.oid = t.trelid
-      LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = tr.relnamespace
+      -- by oid, one row each (OFFSET 0: an index lookup, not a scan of pg_class)
+      LEFT JOIN LATERAL (SELECT n.nspname, c.relname, c.relkind
+                           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.oid = t.relid OFFSET 0) AS r ON true
+      LEFT JOIN LATERAL (SELECT n.nspname, c.relname
+                           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.oid = t.trelid OFFSET 0) AS tr ON true
 ),
 parts AS (
     SELECT nm.*, m.oid AS fk_oid, m.conname, m.cols AS fk_columns, m.convalidated, m.enforced, m.def,
@@ -1263,18 +1327,42 @@ ORDER BY f.i, f.conname
     ) AS q;
 END
 $cascade_tool$''',
-    r'''-- FK columns with no index PostgreSQL can use to find the referencing rows: one row per index to
--- build, as three statements (record it, drop an INVALID leftover of ours, build it), run in order.
-CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_index_steps()
-RETURNS TABLE (label text, record_sql text, drop_sql text, create_sql text)
-LANGUAGE plpgsql AS $cascade_tool$
+    r'''-- The tables entry p_i's step locks (its table and the referenced one), for a give-up's message.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_entry_tables(p_i integer)
+RETURNS regclass[] LANGUAGE sql AS $cascade_tool$
+    SELECT COALESCE(array_agg(DISTINCT t.r), ARRAY[]::regclass[])
+      FROM pg_temp.cascade_tool_lookup(p_i) AS l,
+           LATERAL (VALUES (to_regclass(l->>'q_table')), (to_regclass(l->>'q_target'))) AS t(r)
+     WHERE t.r IS NOT NULL
+$cascade_tool$''',
+    r'''-- The indexes to build for the lookup rows p_rows: FK columns with no index PostgreSQL can use
+-- to find the referencing rows, and add_unique keys. `inline`: an FK index on a table no bigger
+-- than the inline_index_max setting (cascade_tool.inline_index_bytes; 0: none) whose entry is
+-- swapped or created, not on Citus: built by the swap itself, inside its transaction and under the
+-- lock it holds anyway (that takes a few milliseconds; a concurrent build takes three transactions
+-- and waits for every older transaction).
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_indexes_for(p_rows jsonb)
+RETURNS TABLE (label text, record_sql text, drop_sql text, create_sql text, inline boolean,
+               inline_drop_sql text, inline_create_sql text)
+LANGUAGE plpgsql SET plan_cache_mode TO force_generic_plan SET jit TO off AS $cascade_tool$
+DECLARE
+    v_max CONSTANT bigint := COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0);
 BEGIN
     RETURN QUERY
     SELECT x.label, format(
                'INSERT INTO cascade_tool.created_indexes (revision, schema_name, index_name, table_name, columns) '
                'VALUES (%L, %L, %L, %L, %L) ON CONFLICT DO NOTHING',
                '0001', x.table_schema, x.index_name, x.table_name, x.columns),
-           x.drop_sql, x.create_sql
+           x.drop_sql, x.create_sql,
+           NOT x.unique_key AND NOT x.partitioned
+             AND (SELECT r->>'status' FROM jsonb_array_elements(p_rows) AS r
+                   WHERE (r->>'i')::integer = x.entry LIMIT 1) IN ('convert', 'create')
+             AND v_max > 0
+             AND pg_catalog.pg_relation_size(format('%I.%I', x.table_schema, x.table_name)::regclass) <= v_max
+             AND pg_temp.cascade_tool_citus_kind(format('%I.%I', x.table_schema, x.table_name)::regclass) IS NULL,
+           CASE WHEN x.drop_sql IS NOT NULL THEN format('DROP INDEX IF EXISTS %I.%I', x.table_schema, x.index_name) END,
+           format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%s)', x.index_name, x.table_schema, x.table_name,
+                  array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(x.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
       FROM (
 -- The indexes the upgrade builds before the swaps (CONCURRENTLY, recorded, dropped on downgrade):
 -- - FK columns that have no index PostgreSQL can use to find the referencing rows, so every
@@ -1288,7 +1376,7 @@ BEGIN
 -- <table>_<columns>_fk_idx / _key, or a hash when longer than 63 bytes or taken; an INVALID
 -- index of that name on the same table is a leftover of an earlier attempt, dropped and rebuilt.
 WITH lookup AS (
-    SELECT l.r FROM /*lookup*/pg_temp.cascade_tool_lookup(NULL) AS l(r)
+    SELECT l.r FROM jsonb_array_elements(p_rows) AS l(r)
 ),
 wanted AS (
     SELECT false AS uniq, (r->>'i')::integer AS entry, r->>'q_table' AS q_rel,
@@ -1303,11 +1391,12 @@ wanted AS (
 ),
 located AS (
     SELECT w.*, c.oid AS rel, c.relnamespace AS nsp, c.relkind = 'p' AS partitioned,
-           n.nspname::text AS table_schema, c.relname::text AS table_name,
+           c.nspname::text AS table_schema, c.relname::text AS table_name,
            ARRAY(SELECT x FROM unnest(w.columns) AS x ORDER BY 1) AS sorted
-      FROM wanted w
-      JOIN pg_catalog.pg_class c ON c.oid = w.q_rel::regclass
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      FROM wanted w,
+           LATERAL (SELECT c.oid, c.relnamespace, c.relkind, c.relname, n.nspname
+                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = w.q_rel::regclass OFFSET 0) AS c  -- an index lookup by oid
 ),
 missing AS (
     SELECT s.*,
@@ -1338,7 +1427,7 @@ named AS (
       FROM missing m
 )
 SELECT DISTINCT ON (w.uniq, w.table_schema, w.table_name, w.sorted)
-       w.entry, w.table_schema, w.table_name, w.columns, w.partitioned,
+       w.entry, w.table_schema, w.table_name, w.columns, w.partitioned, w.uniq AS unique_key,
        w.table_schema || '.' || w.table_name || ' (' || array_to_string(w.columns, ', ') || ')'
          || CASE WHEN w.uniq THEN ' unique' ELSE '' END AS label,
        w.index_name,
@@ -1355,6 +1444,40 @@ SELECT DISTINCT ON (w.uniq, w.table_schema, w.table_name, w.sorted)
  ORDER BY w.uniq, w.table_schema, w.table_name, w.sorted, w.entry
       ) AS x
      WHERE x.create_sql IS NOT NULL;
+END
+$cascade_tool$''',
+    r'''-- The indexes built before the swaps, CONCURRENTLY: one row per index, as three statements (record
+-- it, drop an INVALID leftover of ours, build it), run in order. Those built inline are not here.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_index_steps()
+RETURNS TABLE (label text, record_sql text, drop_sql text, create_sql text)
+LANGUAGE sql AS $cascade_tool$
+    SELECT x.label, x.record_sql, x.drop_sql, x.create_sql
+      FROM pg_temp.cascade_tool_indexes_for(
+               (SELECT COALESCE(jsonb_agg(l), '[]'::jsonb) FROM pg_temp.cascade_tool_lookup(NULL) AS l)) AS x
+     WHERE NOT x.inline
+$cascade_tool$''',
+    r'''-- Entry v's inline index (see cascade_tool_indexes_for), built inside its swap: after the swap's
+-- locks, before the new FK, recorded in the same transaction. Returns what the line says of it.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_inline_index(v jsonb)
+RETURNS text LANGUAGE plpgsql AS $cascade_tool$
+DECLARE
+    x record;
+    v_built text[] := ARRAY[]::text[];
+BEGIN
+    IF current_setting('cascade_tool.create_indexes', true) = 'off' THEN
+        RETURN '';
+    END IF;
+    FOR x IN SELECT * FROM pg_temp.cascade_tool_indexes_for(jsonb_build_array(v)) AS i WHERE i.inline LOOP
+        IF x.inline_drop_sql IS NOT NULL THEN
+            PERFORM pg_temp.cascade_tool_detail(x.inline_drop_sql);
+            EXECUTE x.inline_drop_sql;
+        END IF;
+        EXECUTE x.record_sql;
+        PERFORM pg_temp.cascade_tool_detail(x.inline_create_sql);
+        EXECUTE x.inline_create_sql;
+        v_built := v_built || x.label;
+    END LOOP;
+    RETURN CASE WHEN cardinality(v_built) > 0 THEN format(', index built on %s', array_to_string(v_built, ', ')) ELSE '' END;
 END
 $cascade_tool$''',
     r'''-- One phase of the upgrade for one manifest entry: `swap` (one short transaction: add the new FK
@@ -1376,6 +1499,7 @@ DECLARE
     v_started timestamptz;
     v_pending boolean;
     v_note jsonb;
+    v_index text;
 BEGIN
     FOR v IN SELECT l FROM pg_temp.cascade_tool_lookup(p_i) AS l LOOP
         v_started := clock_timestamp();
@@ -1403,6 +1527,7 @@ BEGIN
                 PERFORM pg_temp.cascade_tool_lock_pair(v->>'q_target', v->>'q_table',
                     CASE WHEN (v->>'validated')::boolean AND NOT (v->>'validate_after')::boolean
                          THEN 'SHARE ROW EXCLUSIVE' ELSE 'ACCESS EXCLUSIVE' END);
+                v_index := pg_temp.cascade_tool_inline_index(v);
                 FOR v_stmt IN SELECT unnest(pg_temp.cascade_tool_swap_sql(v->>'q_table', v->>'q_target', v_name,
                                   v->>'tmp_name', (v->>'new_def') || CASE WHEN (v->>'validate_after')::boolean THEN ' NOT VALID' ELSE '' END)) LOOP
                     PERFORM pg_temp.cascade_tool_detail(v_stmt);
@@ -1445,15 +1570,17 @@ BEGIN
                          WHEN (v->>'validated')::boolean THEN ', validated by the add (partitioned table, PostgreSQL < 18)'
                          ELSE ', NOT VALID as it was' END));
                 PERFORM pg_temp.cascade_tool_remember(v->>'table_display' || '.' || v_name,
-                    format('converted %s.%s (%s -> %s)%s', v->>'table_display', v_name,
+                    format('converted %s.%s (%s -> %s)%s%s', v->>'table_display', v_name,
                            v->>'current_action', v->>'wanted_action',
                            CASE WHEN (v->>'matches')::int > 1
-                                THEN format(' [one of %s FKs on these columns]', v->>'matches') ELSE '' END),
+                                THEN format(' [one of %s FKs on these columns]', v->>'matches') ELSE '' END,
+                           v_index),
                     v_started);
             WHEN 'create' THEN
                 v_rel := (v->>'q_table')::regclass;
                 v_name := v->>'create_name';
                 PERFORM pg_temp.cascade_tool_lock_pair(v->>'q_target', v->>'q_table', 'SHARE ROW EXCLUSIVE');
+                v_index := pg_temp.cascade_tool_inline_index(v);
                 PERFORM pg_temp.cascade_tool_detail((v->'swap_sql')->>0);
                 EXECUTE (v->'swap_sql')->>0;
                 INSERT INTO cascade_tool.fk_changes
@@ -1467,7 +1594,7 @@ BEGIN
                     pg_temp.cascade_tool_ms(v_started),
                     CASE WHEN (v->>'validate_after')::boolean THEN ', NOT VALID until validated' ELSE '' END));
                 PERFORM pg_temp.cascade_tool_remember(v->>'table_display' || '.' || v_name,
-                    format('created %s.%s (ON DELETE %s)', v->>'table_display', v_name, v->>'wanted_action'),
+                    format('created %s.%s (ON DELETE %s)%s', v->>'table_display', v_name, v->>'wanted_action', v_index),
                     v_started);
             ELSE
                 RAISE EXCEPTION 'cascade-tool: unexpected state % for %: %',
@@ -1523,7 +1650,6 @@ DECLARE
     v jsonb;
     v_problems text[] := ARRAY[]::text[];
     v_count bigint;
-    v_tables regclass[];
     v_owner name;
     v_new_key boolean;
     v_problem text;
@@ -1534,11 +1660,8 @@ DECLARE
     v_quiet text;
 BEGIN
     IF p_phase IN ('swap', 'validate') THEN
-        SELECT array_agg(DISTINCT r) INTO v_tables
-          FROM pg_temp.cascade_tool_lookup(p_i) AS l,
-               LATERAL (VALUES (to_regclass(l->>'q_table')), (to_regclass(l->>'q_target'))) AS t(r)
-         WHERE r IS NOT NULL;
-        PERFORM pg_temp.cascade_tool_locked('cascade_tool_upgrade_entry', p_phase, p_i, COALESCE(v_tables, ARRAY[]::regclass[]));
+        -- the tables are looked up only if a lock is not had (cascade_tool_entry_tables)
+        PERFORM pg_temp.cascade_tool_locked('cascade_tool_upgrade_entry', p_phase, p_i, NULL);
         RETURN;
     END IF;
 
@@ -2033,6 +2156,14 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
         -- What downgrade needs to restore each FK exactly, kept in the database. Created by one run
         -- at a time (runs on other schemas of this database may be here too), and quietly: no
         -- "already exists, skipping" lines on a re-run.
+        -- When they are all there already (every run after a database's first), no DDL at all:
+        -- ALTER TABLE would lock fk_changes against every other tenant's run for nothing.
+        IF to_regclass('cascade_tool.created_indexes') IS NOT NULL AND EXISTS (
+               SELECT 1 FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = to_regclass('cascade_tool.fk_changes') AND a.attname = 'restored_at'
+                  AND NOT a.attisdropped) THEN
+            RETURN;
+        END IF;
         PERFORM pg_catalog.pg_advisory_xact_lock(1667330916::bigint << 32);
         v_quiet := current_setting('client_min_messages');
         PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
