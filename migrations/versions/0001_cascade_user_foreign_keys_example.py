@@ -167,7 +167,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "4881393b922cce1c494187cb3ebeff40c631a096e27a9d36f9cf9aea5e6f04d7"}
+MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "c01a39214016fd4ae984af6930d831f4034824c8b49be14c4267939c267ad095"}
 
 
 def upgrade() -> None:
@@ -1623,6 +1623,7 @@ DECLARE
     v_valid_now boolean;
     v_stmts text[];
     v_detail text;
+    v_count bigint;
 BEGIN
     IF p_phase = 'validate' THEN
         -- What this run's swap of the entry left to do, from its note: no second lookup.
@@ -1697,10 +1698,12 @@ BEGIN
                         PERFORM pg_temp.cascade_tool_execute(v_stmts);
                     EXCEPTION WHEN foreign_key_violation THEN
                         GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
-                        RAISE EXCEPTION 'cascade-tool: %.% cannot be converted: a row breaks it (%)',
-                            v->>'table_display', v_name, rtrim(v_detail, '.')
-                            USING HINT = 'It is unchanged. The row was written with triggers off: see such rows with '
-                                         'cascade-tool orphans, fix or remove them, then run the upgrade again.';
+                        EXECUTE v->>'orphan_sql' INTO v_count;
+                        RAISE EXCEPTION 'cascade-tool: %.% cannot be converted: % row(s) reference no row of % (%)',
+                            v->>'table_display', v_name, v_count, v->>'target_display', rtrim(v_detail, '.')
+                            USING HINT = format('The FK is unchanged (such rows were written with triggers off). '
+                                                'Fix or delete them, then run the upgrade again; they are: %s',
+                                                regexp_replace(v->>'orphan_sql', '^SELECT count\(\*\)', 'SELECT child.*'));
                     END;
                 ELSE
                     PERFORM pg_temp.cascade_tool_execute(v_stmts);

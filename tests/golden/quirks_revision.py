@@ -111,7 +111,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "92eb48d40ed4e96047472ded8a55ee0d9ef4a23631d80e441d3b90a9477fe8c8"}
+MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "b67ac0a62bb84b4ab7a8d7db1ce248e3144641e6960998aa5f90f4fa36d5b946"}
 
 
 def upgrade() -> None:
@@ -1567,6 +1567,7 @@ DECLARE
     v_valid_now boolean;
     v_stmts text[];
     v_detail text;
+    v_count bigint;
 BEGIN
     IF p_phase = 'validate' THEN
         -- What this run's swap of the entry left to do, from its note: no second lookup.
@@ -1641,10 +1642,12 @@ BEGIN
                         PERFORM pg_temp.cascade_tool_execute(v_stmts);
                     EXCEPTION WHEN foreign_key_violation THEN
                         GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
-                        RAISE EXCEPTION 'cascade-tool: %.% cannot be converted: a row breaks it (%)',
-                            v->>'table_display', v_name, rtrim(v_detail, '.')
-                            USING HINT = 'It is unchanged. The row was written with triggers off: see such rows with '
-                                         'cascade-tool orphans, fix or remove them, then run the upgrade again.';
+                        EXECUTE v->>'orphan_sql' INTO v_count;
+                        RAISE EXCEPTION 'cascade-tool: %.% cannot be converted: % row(s) reference no row of % (%)',
+                            v->>'table_display', v_name, v_count, v->>'target_display', rtrim(v_detail, '.')
+                            USING HINT = format('The FK is unchanged (such rows were written with triggers off). '
+                                                'Fix or delete them, then run the upgrade again; they are: %s',
+                                                regexp_replace(v->>'orphan_sql', '^SELECT count\(\*\)', 'SELECT child.*'));
                     END;
                 ELSE
                     PERFORM pg_temp.cascade_tool_execute(v_stmts);
