@@ -184,15 +184,48 @@ def test_killed_mid_run_keeps_finished_steps_and_a_rerun_converges(
     assert dump_schema(server, quirks_db) == before_dump
 
 
+def test_a_row_breaking_a_small_tables_fk_stops_its_swap_and_leaves_the_fk_as_it_was(
+    server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
+) -> None:
+    """On a small table the swap's add validates the FK: a row that breaks it (written with
+    triggers off) stops that swap in one line naming the FK and the row's key, and the old FK is
+    left exactly as it was; once the row is fixed the re-run converts it."""
+    before = fks(quirks_db)[("public", "posts", "posts_user_id_fkey")]
+    execute_sql(quirks_db, "SET session_replication_role = replica; INSERT INTO posts (user_id) VALUES (424242)")
+    generate(alembic_project)
+    up = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert up.returncode != 0
+    failed = [line for line in up.stdout.splitlines() if line.startswith("FAILED:")]
+    assert len(failed) == 1 and "Traceback" not in up.stderr, up.stdout + up.stderr
+    assert ("cascade-tool: public.posts.posts_user_id_fkey cannot be converted: 1 row(s) reference no row of "
+            "public.users (Key (user_id)=(424242) is not present in table \"users\")") in failed[0], failed[0]
+    listing = failed[0].split("they are: ", 1)[1]
+    assert listing.startswith("SELECT child.* FROM public.posts AS child WHERE"), listing
+    with psycopg.connect(quirks_db) as conn:  # the query the hint gives lists the row
+        assert conn.execute(f"SELECT x.user_id FROM ({listing}) AS x").fetchall() == [(424242,)]
+    assert fks(quirks_db)[("public", "posts", "posts_user_id_fkey")] == before
+    assert temporary_constraints(quirks_db) == []
+    assert stamped(quirks_db) == 0
+
+    execute_sql(quirks_db, "DELETE FROM posts WHERE user_id = 424242")
+    again = alembic(alembic_project, quirks_db, "upgrade", "head")
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"\] converted public\.posts\.posts_user_id_fkey \(NO ACTION -> CASCADE\).*, validated, \d+ ms$",
+                     again.stdout, re.M), again.stdout
+    state = fks(quirks_db)[("public", "posts", "posts_user_id_fkey")]
+    assert (state["action"], state["valid"]) == ("c", True)
+
+
 def test_a_failed_validation_leaves_a_not_valid_fk_that_the_rerun_validates(
     server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
 ) -> None:
     """The state a crash between swap and validate leaves: the FK replaced but NOT VALID. Here a row
     that broke the old FK (written with triggers off) makes VALIDATE fail; verify reports it; once
-    the row is fixed the re-run validates that FK, once, and nothing else is redone."""
+    the row is fixed the re-run validates that FK, once, and nothing else is redone. (posts is
+    small: inline_index_max=0 keeps its validation a step of its own, as a bigger table's is.)"""
     execute_sql(quirks_db, "SET session_replication_role = replica; INSERT INTO posts (user_id) VALUES (424242)")
     generate(alembic_project)
-    up = alembic(alembic_project, quirks_db, "upgrade", "head")
+    up = alembic(alembic_project, quirks_db, "-x", "inline_index_max=0", "upgrade", "head")
     assert up.returncode != 0
     assert 'violates foreign key constraint "posts_user_id_fkey"' in up.stderr
     state = fks(quirks_db)[("public", "posts", "posts_user_id_fkey")]
@@ -204,7 +237,7 @@ def test_a_failed_validation_leaves_a_not_valid_fk_that_the_rerun_validates(
     assert "NOT VALID" in drift.out
 
     execute_sql(quirks_db, "DELETE FROM posts WHERE user_id = 424242")
-    again = alembic(alembic_project, quirks_db, "upgrade", "head")
+    again = alembic(alembic_project, quirks_db, "-x", "inline_index_max=0", "upgrade", "head")
     assert again.returncode == 0, again.stderr
     validated = re.findall(r"\] (?:converted|created|validated) (\S+) .*, validated, \d+ ms$",
                            up.stdout + again.stdout, re.M)

@@ -369,9 +369,27 @@ def test_verbose_shows_each_statement_and_each_phase(
     assert up.returncode == 0, up.stderr
     lines = up.stdout.splitlines()
     end = lines.index(next(s for s in lines if "] converted public.posts.posts_user_id_fkey" in s))
-    steps = lines[end - 6:end]  # posts is the first entry: its detail comes right before its line
-    # posts is small: its swap builds its index
+    steps = lines[end - 5:end]  # posts is the first entry: its detail comes right before its line
+    # posts is small: its swap builds its index, and its add validates the FK
     assert steps.pop(0) == "    CREATE INDEX IF NOT EXISTS posts_user_id_fk_idx ON public.posts (user_id)"
+    assert re.fullmatch(r"    ALTER TABLE public\.posts ADD CONSTRAINT cascade_tmp_\w+ FOREIGN KEY \(user_id\) "
+                        r"REFERENCES public\.users\(id\) ON DELETE CASCADE", steps[0]), steps
+    assert steps[1] == "    ALTER TABLE public.posts DROP CONSTRAINT posts_user_id_fkey"
+    assert re.fullmatch(r"    ALTER TABLE public\.posts RENAME CONSTRAINT cascade_tmp_\w+ TO posts_user_id_fkey",
+                        steps[2])
+    assert re.fullmatch(r"    swapped public\.posts\.posts_user_id_fkey in \d+ ms, validated by the add "
+                        r"\(a table of inline_index_max or less\)", steps[3]), steps
+    assert len(report_lines(up.stdout)[0]) == 20
+    assert "  index built on public.tokens (user_id) in " in up.stdout  # every index, with verbose
+
+    # with inline_index_max=0, the two steps: NOT VALID, then validated in a transaction of its own
+    down = alembic(alembic_project, quirks_db, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    up = alembic(alembic_project, quirks_db, "-x", "verbose=true", "-x", "inline_index_max=0", "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    lines = up.stdout.splitlines()
+    end = lines.index(next(s for s in lines if "] converted public.posts.posts_user_id_fkey" in s))
+    steps = lines[end - 5:end]
     assert re.fullmatch(r"    ALTER TABLE public\.posts ADD CONSTRAINT cascade_tmp_\w+ FOREIGN KEY \(user_id\) "
                         r"REFERENCES public\.users\(id\) ON DELETE CASCADE NOT VALID", steps[0]), steps
     assert steps[1] == "    ALTER TABLE public.posts DROP CONSTRAINT posts_user_id_fkey"
@@ -379,8 +397,6 @@ def test_verbose_shows_each_statement_and_each_phase(
                         steps[2])
     assert re.fullmatch(r"    swapped public\.posts\.posts_user_id_fkey in \d+ ms, NOT VALID until validated", steps[3])
     assert re.fullmatch(r"    validated public\.posts\.posts_user_id_fkey in \d+ ms", steps[4])
-    assert len(report_lines(up.stdout)[0]) == 20
-    assert "  index built on public.tokens (user_id) in " in up.stdout  # every index, with verbose
 
     monkeypatch.setenv("CASCADE_TOOL_VERBOSE", "true")
     down = alembic(alembic_project, quirks_db, "downgrade", "base")

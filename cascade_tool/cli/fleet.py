@@ -16,7 +16,7 @@ from cascade_tool import output
 from cascade_tool import preflight as preflight_lib
 from cascade_tool.cli.options import exit_found_if, json_option, manifest_option
 from cascade_tool.fleet import targets as targets_lib
-from cascade_tool.fleet.apply import AlembicProject, apply_target
+from cascade_tool.fleet.apply import AlembicProject, LockSessions, apply_target
 from cascade_tool.fleet.checks import plan_target, verify_target
 from cascade_tool.fleet.pool import WorkerPool
 from cascade_tool.fleet.run import ON_ERROR, FleetReport, Outcome, run_targets
@@ -173,8 +173,8 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
         log_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.BadParameter(f"cannot create {log_dir}: {exc.strerror}", param_hint="--log-dir") from None
-    with WorkerPool() as pool:
-        work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args, pool=pool)
+    with WorkerPool() as pool, LockSessions() as locks:
+        work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args, pool=pool, locks=locks)
         report = _run("apply", targets, work, parallel, canaries=chosen, on_error=on_error)
     _print(report, as_json, footer=f"logs: {log_dir}/")
 

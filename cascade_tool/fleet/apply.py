@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,52 @@ def _lock(conn: psycopg.Connection[Any], target: Target) -> float:
     return time.monotonic() - began if waiting else 0.0
 
 
+class LockSessions:
+    """The connections fleet apply holds its per-target locks on: one per running target, kept
+    for the next target of the same database rather than closed (a new connection is a new
+    server process: with thousands of tenant schemas in one database, that adds up)."""
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[psycopg.Connection[Any]]] = {}
+        self._guard = threading.Lock()
+
+    def __enter__(self) -> LockSessions:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def take(self, target: Target) -> psycopg.Connection[Any]:
+        """An idle connection to the target's database, or a new one (DatabaseError if none)."""
+        with self._guard:
+            idle = self._idle.get(target.url) or []
+            conn = idle.pop() if idle else None
+        if conn is not None and not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return conn
+        if conn is not None:
+            conn.close()
+        conn = catalog.connect(target.url)
+        conn.autocommit = True
+        return conn
+
+    def give_back(self, target: Target, conn: psycopg.Connection[Any]) -> None:
+        """Release the target's lock and keep the connection; close it if that fails."""
+        try:
+            conn.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", (lock_key(target.schema),))
+        except psycopg.Error:
+            conn.close()
+            return
+        with self._guard:
+            self._idle.setdefault(target.url, []).append(conn)
+
+    def close(self) -> None:
+        with self._guard:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
 def _failure(reply: WorkerReply) -> str:
     """Why a child produced no result: the worker died, or the child did (with how)."""
     if reply.problem:
@@ -129,21 +176,25 @@ def apply_target(
     x_args: tuple[str, ...] = (),
     *,
     pool: WorkerPool,
+    locks: LockSessions | None = None,
 ) -> Outcome:
     """Upgrade one target to head, unless it is there already. Never raises for the target's
     own trouble: unreachable, failed (with the upgrade's one-line reason), upgraded or at-head."""
+    if locks is None:
+        with LockSessions() as own:
+            return apply_target(target, project, log_dir, x_args, pool=pool, locks=own)
     try:
-        conn = catalog.connect(target.connect_url)
+        conn = locks.take(target)
     except DatabaseError as exc:
         return Outcome(target.name, "unreachable", target.unreachable(str(exc)))
     secrets = target.secrets()
     where = f"schema {target.schema} of " if target.schema else ""
-    with conn:
-        conn.autocommit = True
+    try:
         try:
             waited = _lock(conn, target)
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            conn.close()
             return Outcome(target.name, "failed", f"cannot take the fleet lock: {first}")
         header = (f"=== {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} fleet apply {target.name}: "
                   f"alembic upgrade head on {where}{target.display_url}")
@@ -154,7 +205,10 @@ def apply_target(
             "url": target.connect_url, "secrets": secrets, "header": header,
             "log": str(log_dir / f"{log_name(target.name)}.log"),
         })
-    # the connection is closed: the lock is released
+    except BaseException:
+        conn.close()  # the lock goes with the connection
+        raise
+    locks.give_back(target, conn)  # the lock is released
     result = reply.result
     if result is None:
         return Outcome(target.name, "failed", scrub(_failure(reply), secrets))

@@ -42,19 +42,21 @@ pf_entry AS (
 pf_located AS (
     -- As resolve.sql's `located`: an unqualified name is the first schema on search_path.
     SELECT pf_e.*,
-        (SELECT pf_c.oid FROM pg_catalog.pg_class pf_c
-           JOIN pg_catalog.pg_namespace pf_n ON pf_n.oid = pf_c.relnamespace
-           LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS pf_s(nsp, ord)
-             ON pf_s.nsp = pf_n.nspname
-          WHERE pf_c.relname = pf_e."table" AND pf_c.relkind IN ('r', 'p')
-            AND (pf_n.nspname = pf_e.schema OR (pf_e.schema IS NULL AND pf_s.ord IS NOT NULL))
+        (SELECT pf_c.oid
+           FROM unnest(CASE WHEN pf_e.schema IS NULL THEN pg_catalog.current_schemas(false)::text[]
+                            ELSE ARRAY[pf_e.schema] END) WITH ORDINALITY AS pf_s(nsp, ord),
+                LATERAL (SELECT pf_c.oid FROM pg_catalog.pg_class pf_c
+                          WHERE pf_c.relnamespace = (SELECT pf_n.oid FROM pg_catalog.pg_namespace pf_n WHERE pf_n.nspname = pf_s.nsp)
+                            AND pf_c.relname = pf_e."table" AND pf_c.relkind IN ('r', 'p')
+                         OFFSET 0) AS pf_c
           ORDER BY pf_s.ord LIMIT 1) AS relid,
-        (SELECT pf_c.oid FROM pg_catalog.pg_class pf_c
-           JOIN pg_catalog.pg_namespace pf_n ON pf_n.oid = pf_c.relnamespace
-           LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS pf_s(nsp, ord)
-             ON pf_s.nsp = pf_n.nspname
-          WHERE pf_c.relname = pf_e.target_table AND pf_c.relkind IN ('r', 'p')
-            AND (pf_n.nspname = pf_e.target_schema OR (pf_e.target_schema IS NULL AND pf_s.ord IS NOT NULL))
+        (SELECT pf_c.oid
+           FROM unnest(CASE WHEN pf_e.target_schema IS NULL THEN pg_catalog.current_schemas(false)::text[]
+                            ELSE ARRAY[pf_e.target_schema] END) WITH ORDINALITY AS pf_s(nsp, ord),
+                LATERAL (SELECT pf_c.oid FROM pg_catalog.pg_class pf_c
+                          WHERE pf_c.relnamespace = (SELECT pf_n.oid FROM pg_catalog.pg_namespace pf_n WHERE pf_n.nspname = pf_s.nsp)
+                            AND pf_c.relname = pf_e.target_table AND pf_c.relkind IN ('r', 'p')
+                         OFFSET 0) AS pf_c
           ORDER BY pf_s.ord LIMIT 1) AS trelid
     FROM pf_entry pf_e
 ),

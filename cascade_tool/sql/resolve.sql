@@ -12,21 +12,25 @@ entry AS (
         on_delete text, optional boolean, orphans text, add_unique boolean, validate text)
 ),
 located AS (
-    -- An unqualified name resolves like PostgreSQL does: first schema on search_path.
+    -- An unqualified name resolves like PostgreSQL does: first schema on search_path. Each schema
+    -- looked up by name (OFFSET 0: through the catalog's indexes), so a database of thousands of
+    -- schemas holding tables of the same names costs what one schema does.
     SELECT e.*,
-        (SELECT c.oid FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-           LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nsp, ord)
-             ON s.nsp = n.nspname
-          WHERE c.relname = e."table" AND c.relkind IN ('r', 'p')
-            AND (n.nspname = e.schema OR (e.schema IS NULL AND s.ord IS NOT NULL))
+        (SELECT c.oid
+           FROM unnest(CASE WHEN e.schema IS NULL THEN pg_catalog.current_schemas(false)::text[]
+                            ELSE ARRAY[e.schema] END) WITH ORDINALITY AS s(nsp, ord),
+                LATERAL (SELECT c.oid FROM pg_catalog.pg_class c
+                          WHERE c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = s.nsp)
+                            AND c.relname = e."table" AND c.relkind IN ('r', 'p')
+                         OFFSET 0) AS c
           ORDER BY s.ord LIMIT 1) AS relid,
-        (SELECT c.oid FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-           LEFT JOIN unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(nsp, ord)
-             ON s.nsp = n.nspname
-          WHERE c.relname = e.target_table AND c.relkind IN ('r', 'p')
-            AND (n.nspname = e.target_schema OR (e.target_schema IS NULL AND s.ord IS NOT NULL))
+        (SELECT c.oid
+           FROM unnest(CASE WHEN e.target_schema IS NULL THEN pg_catalog.current_schemas(false)::text[]
+                            ELSE ARRAY[e.target_schema] END) WITH ORDINALITY AS s(nsp, ord),
+                LATERAL (SELECT c.oid FROM pg_catalog.pg_class c
+                          WHERE c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = s.nsp)
+                            AND c.relname = e.target_table AND c.relkind IN ('r', 'p')
+                         OFFSET 0) AS c
           ORDER BY s.ord LIMIT 1) AS trelid
     FROM entry e
 ),
