@@ -111,7 +111,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "b67ac0a62bb84b4ab7a8d7db1ce248e3144641e6960998aa5f90f4fa36d5b946"}
+MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "a9119df572dfdb09b907e1135d27e70a77bc0aee6e83a36a07b731cfd22f49ef"}
 
 
 def upgrade() -> None:
@@ -1294,18 +1294,25 @@ RETURNS regclass[] LANGUAGE sql AS $cascade_tool$
            LATERAL (VALUES (to_regclass(l->>'q_table')), (to_regclass(l->>'q_target'))) AS t(r)
      WHERE t.r IS NOT NULL
 $cascade_tool$''',
+    r'''-- A table small enough (inline_index_max, cascade_tool.inline_index_bytes; 0: none) for the swap to
+-- build its FK index and validate its FK inside its own transaction: a few milliseconds. Not on Citus.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_small(p_rel regclass)
+RETURNS boolean LANGUAGE sql AS $cascade_tool$
+    SELECT COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0) > 0
+       AND pg_catalog.pg_relation_size(p_rel)
+           <= COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0)
+       AND pg_temp.cascade_tool_citus_kind(p_rel) IS NULL
+$cascade_tool$''',
     r'''-- The indexes to build for the lookup rows p_rows: FK columns with no index PostgreSQL can use
 -- to find the referencing rows, and add_unique keys. `inline`: an FK index on a table no bigger
 -- than the inline_index_max setting (cascade_tool.inline_index_bytes; 0: none) whose entry is
--- swapped or created, not on Citus: built by the swap itself, inside its transaction and under the
--- lock it holds anyway (that takes a few milliseconds; a concurrent build takes three transactions
--- and waits for every older transaction).
+-- swapped or created, not on Citus (cascade_tool_small): built by the swap itself, inside its
+-- transaction and under the lock it holds anyway (that takes a few milliseconds; a concurrent build
+-- takes three transactions and waits for every older transaction).
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_indexes_for(p_rows jsonb)
 RETURNS TABLE (label text, record_sql text, drop_sql text, create_sql text, inline boolean,
                inline_drop_sql text, inline_create_sql text)
 LANGUAGE plpgsql SET plan_cache_mode TO force_generic_plan SET jit TO off AS $cascade_tool$
-DECLARE
-    v_max CONSTANT bigint := COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0);
 BEGIN
     RETURN QUERY
     SELECT x.label, format(
@@ -1316,9 +1323,7 @@ BEGIN
            NOT x.unique_key AND NOT x.partitioned
              AND (SELECT r->>'status' FROM jsonb_array_elements(p_rows) AS r
                    WHERE (r->>'i')::integer = x.entry LIMIT 1) IN ('convert', 'create')
-             AND v_max > 0
-             AND pg_catalog.pg_relation_size(format('%I.%I', x.table_schema, x.table_name)::regclass) <= v_max
-             AND pg_temp.cascade_tool_citus_kind(format('%I.%I', x.table_schema, x.table_name)::regclass) IS NULL,
+             AND pg_temp.cascade_tool_small(format('%I.%I', x.table_schema, x.table_name)::regclass),
            CASE WHEN x.drop_sql IS NOT NULL THEN format('DROP INDEX IF EXISTS %I.%I', x.table_schema, x.index_name) END,
            format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%s)', x.index_name, x.table_schema, x.table_name,
                   array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(x.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
@@ -1522,15 +1527,6 @@ RETURNS jsonb LANGUAGE sql AS $cascade_tool$
                               'table_name', v->>'table_name', 'table_display', v->>'table_display',
                               'conname', p_name, 'validate', v->>'validate',
                               'validate_after', p_validate_after, 'as_is', p_as_is)
-$cascade_tool$''',
-    r'''-- A table small enough (inline_index_max, cascade_tool.inline_index_bytes; 0: none) for the swap to
--- build its FK index and validate its FK inside its own transaction: a few milliseconds. Not on Citus.
-CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_small(p_rel regclass)
-RETURNS boolean LANGUAGE sql AS $cascade_tool$
-    SELECT COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0) > 0
-       AND pg_catalog.pg_relation_size(p_rel)
-           <= COALESCE(NULLIF(current_setting('cascade_tool.inline_index_bytes', true), '')::bigint, 0)
-       AND pg_temp.cascade_tool_citus_kind(p_rel) IS NULL
 $cascade_tool$''',
     r'''-- VALIDATE CONSTRAINT of an FK this revision swapped or created, and its record updated.
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_validate_recorded(p_table text, p_schema text, p_name_table text,
