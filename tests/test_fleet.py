@@ -191,7 +191,7 @@ def test_a_fleet_of_databases_planned_canaried_stopped_interrupted_resumed_and_v
     child = run_tool("fleet", "apply", "--fleet", str(fleet), "--alembic-ini", ini, "--log-dir", str(logs),
                      "--parallel", "2", "--on-error", "continue", "--json", cwd=tmp_path)
     deadline = time.monotonic() + 120
-    while sum("exit code 0" in p.read_text() for p in logs.glob("db*.log")) < 5 and time.monotonic() < deadline:
+    while sum("=== succeeded after " in p.read_text() for p in logs.glob("db*.log")) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=120)
@@ -397,6 +397,49 @@ def test_a_target_that_kills_its_process_is_failed_and_the_rest_go_on(
         assert "=== exit code 3 after " in (logs / "tenant_03.log").read_text()
         assert "fleet apply: 6/6 done, 3 failed, 0 running, " in up.err
         assert SECRET not in up.out + up.err + "".join(p.read_text() for p in logs.glob("*.log"))
+    finally:
+        server.drop_database(db)
+
+
+PID_ENV = """
+print(f"env.py runs in process {os.getpid()}", flush=True)
+if "tenant_03" in os.environ.get("DATABASE_URL", ""):
+    raise RuntimeError("env.py refuses tenant_03")
+"""
+
+
+def test_a_child_upgrades_targets_in_turn_until_one_fails(
+    server: Server, project: Path, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One child upgrades target after target (env.py runs afresh for each); a target that fails
+    retires its child, and the next target gets a new fork; so does the one after a child's
+    TARGETS_PER_CHILD (set to 3 here, through the worker's environment)."""
+    monkeypatch.setenv("CASCADE_TOOL_TARGETS_PER_CHILD", "3")
+    patch_env(project, PID_ENV)
+    db = server.create_database(server.template("tenants", tenant_loader))
+    url, plain = with_password(server.url(db)), server.url(db)
+    schemas = [f"tenant_{i:02d}" for i in range(1, 9)]
+    logs = tmp_path / "logs"
+    try:
+        up = run_cli("fleet", "apply", "--fleet", str(write_fleet(tmp_path / "fleet.toml", tenant_rows(url, schemas))),
+                     "--alembic-ini", str(project / "alembic.ini"), "--log-dir", str(logs), "--parallel", "1",
+                     "--on-error", "continue", "--json")
+        assert up.code == 1, up.out + up.err
+        report = {t["name"]: (t["status"], t["detail"]) for t in json.loads(up.out)["targets"]}
+        assert report["tenant_03"] == ("failed", "RuntimeError: env.py refuses tenant_03")
+        assert {n for n, (s, _) in report.items() if s == "upgraded"} == set(schemas) - {"tenant_03"}
+        pids = {}
+        for schema in schemas:
+            text = (logs / f"{schema}.log").read_text()
+            pids[schema] = int(text.split("env.py runs in process ")[1].split()[0])
+            assert versions(plain, schema) == ([] if schema == "tenant_03" else [REV]), schema
+            last = text.splitlines()[-1]
+            assert last.startswith("=== failed after " if schema == "tenant_03" else "=== succeeded after "), last
+        # 01 02 03(fails) | 04 05 06 (three) | 07 08
+        groups = [["tenant_01", "tenant_02", "tenant_03"], ["tenant_04", "tenant_05", "tenant_06"],
+                  ["tenant_07", "tenant_08"]]
+        assert [len({pids[s] for s in group}) for group in groups] == [1, 1, 1], pids
+        assert len({pids[group[0]] for group in groups}) == 3, pids
     finally:
         server.drop_database(db)
 

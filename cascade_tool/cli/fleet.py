@@ -148,9 +148,10 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
     \b
     - A target already at the project's heads (as Alembic reads them through your env.py, a
       custom version_table or version_table_schema included) runs no revision: at-head.
-    - At most --parallel targets at once, each in a fork of one worker that imported Alembic
-      once; a target that kills its process is failed, the rest go on. Each one's output goes
-      to --log-dir/<name>.log. Progress goes to stderr.
+    - At most --parallel targets at once, in forks of one worker that imported Alembic once;
+      a fork runs env.py afresh for each of its targets, and is replaced after 100 of them or
+      after one that failed. A target that kills its process is failed, the rest go on. Each
+      one's output goes to --log-dir/<name>.log. Progress goes to stderr.
     - Two runs over the same target never upgrade it at once: the second waits on the
       target's advisory lock, then finds it at head.
     - Ctrl-C: running targets finish (an upgrade is resumable anyway); the rest are not run.
