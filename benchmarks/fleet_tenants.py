@@ -128,7 +128,7 @@ def run_fleet(url: str, root: Path, schemas: list[str], workdir: Path, parallel:
     return elapsed
 
 
-FOOTER = re.compile(r"^=== exit code 0 after (\d+) ms \(Alembic and env.py up to run_migrations, connection "
+FOOTER = re.compile(r"^=== succeeded after (\d+) ms \(Alembic and env.py up to run_migrations, connection "
                     r"included: (\d+) ms; revisions: (\d+) ms\)$", re.M)
 
 
@@ -226,9 +226,9 @@ def main() -> None:
         print(f"    interpreter start: {bare:.0f}; importing alembic, SQLAlchemy, psycopg: {imported - bare:.0f}"
               " (paid per tenant by the loop, once per run by fleet apply)")
         for n, _, _, (total, setup, revs) in rows:
-            print(f"    {n:>5} tenants, fleet apply's forked child: {total:.0f} in all; Alembic and env.py up to"
+            print(f"    {n:>5} tenants, a target in fleet apply's child: {total:.0f} in all; Alembic and env.py up to"
                   f" run_migrations (connection, version table read) {setup:.0f}; the revision {revs:.0f};"
-                  f" fork and log {max(total - setup - revs, 0):.0f}")
+                  f" the rest (request, log) {max(total - setup - revs, 0):.0f}")
         if 200 in sizes:
             ratio = next(fleet / loop for n, loop, fleet, _ in rows if n == 200)
             print(f"\n  200 tenants: fleet apply --parallel {args.parallel} takes {ratio:.3f}x the loop's time per"
