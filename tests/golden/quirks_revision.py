@@ -111,7 +111,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "a9119df572dfdb09b907e1135d27e70a77bc0aee6e83a36a07b731cfd22f49ef"}
+MACHINERY: dict[str, str] = {"version": "0.4.0", "sha256": "d729b7f2863bd55a9e0984009306f44d3bd6c6bc3b44b732646e8a404edded80"}
 
 
 def upgrade() -> None:
@@ -408,8 +408,8 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
         with op.get_context().autocommit_block(), _notices_printed():
             _NOW["step"] = "start"
             # Citus would try to send these session-local routines to its workers, and warn
-            routines = [statement.replace(_ENTRIES_SLOT, _dollar_quote(_payload()) + "::jsonb")
-                        for statement in COMMON_SQL + program]
+            entries = _dollar_quote(_payload()) + "::jsonb"
+            routines = [statement.replace(_ENTRIES_SLOT, entries) for statement in COMMON_SQL + program]
             # their bodies are compiled when first called (those never called, never): not here
             if context.is_offline_mode():
                 _set("citus.enable_ddl_propagation", "off")
@@ -1311,7 +1311,7 @@ $cascade_tool$''',
 -- takes three transactions and waits for every older transaction).
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_indexes_for(p_rows jsonb)
 RETURNS TABLE (label text, record_sql text, drop_sql text, create_sql text, inline boolean,
-               inline_drop_sql text, inline_create_sql text)
+               inline_drop_sql text, inline_create_sql text, for_entry integer)
 LANGUAGE plpgsql SET plan_cache_mode TO force_generic_plan SET jit TO off AS $cascade_tool$
 BEGIN
     RETURN QUERY
@@ -1326,7 +1326,8 @@ BEGIN
              AND pg_temp.cascade_tool_small(format('%I.%I', x.table_schema, x.table_name)::regclass),
            CASE WHEN x.drop_sql IS NOT NULL THEN format('DROP INDEX IF EXISTS %I.%I', x.table_schema, x.index_name) END,
            format('CREATE INDEX IF NOT EXISTS %I ON %I.%I (%s)', x.index_name, x.table_schema, x.table_name,
-                  array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(x.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', '))
+                  array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(x.columns) WITH ORDINALITY AS u(c, o) ORDER BY o), ', ')),
+           x.entry
       FROM (
 -- The indexes the upgrade builds before the swaps (CONCURRENTLY, recorded, dropped on downgrade):
 -- - FK columns that have no index PostgreSQL can use to find the referencing rows, so every
@@ -1429,26 +1430,45 @@ BEGIN
      WHERE NOT x.inline;
 END
 $cascade_tool$''',
+    r'''-- What entry v's inline index rows depend on besides the lookup row: its table, that table's
+-- indexes (and their validity) and whether it is small.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_index_basis(p_rel regclass)
+RETURNS jsonb LANGUAGE sql AS $cascade_tool$
+    SELECT jsonb_build_object('rel', p_rel::oid, 'small', pg_temp.cascade_tool_small(p_rel),
+               'indexes', (SELECT COALESCE(string_agg(x.indexrelid::text || CASE WHEN x.indisvalid THEN '' ELSE '!' END,
+                                                      ',' ORDER BY x.indexrelid), '')
+                             FROM pg_catalog.pg_index x WHERE x.indrelid = p_rel))
+$cascade_tool$''',
     r'''-- Entry v's inline index (see cascade_tool_indexes_for), built inside its swap: after the swap's
 -- locks, before the new FK, recorded in the same transaction. Returns what the line says of it.
+-- The check worked the rows out for every entry (cascade_tool.inline_<i>); they are used if what
+-- they depend on is unchanged, and worked out again otherwise.
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_inline_index(v jsonb)
 RETURNS text LANGUAGE plpgsql AS $cascade_tool$
 DECLARE
-    x record;
+    v_kept jsonb := NULLIF(current_setting('cascade_tool.inline_' || (v->>'i'), true), '')::jsonb;
+    v_steps jsonb[];
+    x jsonb;
     v_built text[] := ARRAY[]::text[];
 BEGIN
     IF current_setting('cascade_tool.create_indexes', true) = 'off' THEN
         RETURN '';
     END IF;
-    FOR x IN SELECT * FROM pg_temp.cascade_tool_indexes_for(jsonb_build_array(v)) AS i WHERE i.inline LOOP
-        IF x.inline_drop_sql IS NOT NULL THEN
-            PERFORM pg_temp.cascade_tool_detail(x.inline_drop_sql);
-            EXECUTE x.inline_drop_sql;
+    IF v_kept IS NOT NULL AND v_kept->'basis' = pg_temp.cascade_tool_index_basis((v->>'q_table')::regclass) THEN
+        v_steps := ARRAY(SELECT jsonb_array_elements(v_kept->'steps'));
+    ELSE
+        v_steps := ARRAY(SELECT jsonb_build_array(i.label, i.record_sql, i.inline_drop_sql, i.inline_create_sql)
+                           FROM pg_temp.cascade_tool_indexes_for(jsonb_build_array(v)) AS i WHERE i.inline);
+    END IF;
+    FOREACH x IN ARRAY v_steps LOOP
+        IF x->>2 IS NOT NULL THEN
+            PERFORM pg_temp.cascade_tool_detail(x->>2);
+            EXECUTE x->>2;
         END IF;
-        EXECUTE x.record_sql;
-        PERFORM pg_temp.cascade_tool_detail(x.inline_create_sql);
-        EXECUTE x.inline_create_sql;
-        v_built := v_built || x.label;
+        EXECUTE x->>1;
+        PERFORM pg_temp.cascade_tool_detail(x->>3);
+        EXECUTE x->>3;
+        v_built := v_built || (x->>0);
     END LOOP;
     RETURN CASE WHEN cardinality(v_built) > 0 THEN format(', index built on %s', array_to_string(v_built, ', ')) ELSE '' END;
 END
@@ -1776,9 +1796,21 @@ DECLARE
     n_skipped integer := 0;
     v_quiet text;
     v_rows jsonb[] := ARRAY[]::jsonb[];
+    v_indexes jsonb[];
     v_mark text;
     v_marked boolean := NULLIF(current_setting('cascade_tool.run', true), '') IS NOT NULL;
+    v_note jsonb;
 BEGIN
+    IF p_phase = 'validate' THEN
+        -- The swap's note says there is nothing to validate now (the swap validated the FK, left it
+        -- unchanged or skipped it, or it is for later): the line and the mark, with no lock to wait
+        -- for, so not under the lock-retry runner.
+        v_note := COALESCE(NULLIF(current_setting('cascade_tool.notes', true), ''), '{}')::jsonb -> ('entry ' || p_i);
+        IF v_note ? 'mark' OR NOT (v_note->>'validate_after')::boolean OR v_note->>'validate' = 'later' THEN
+            PERFORM pg_temp.cascade_tool_upgrade_entry(p_phase, p_i);
+            RETURN;
+        END IF;
+    END IF;
     IF p_phase IN ('swap', 'validate') THEN
         -- the tables are looked up only if a lock is not had (cascade_tool_entry_tables)
         PERFORM pg_temp.cascade_tool_locked('cascade_tool_upgrade_entry', p_phase, p_i, NULL);
@@ -2278,10 +2310,26 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
         END LOOP;
         -- The indexes to build CONCURRENTLY before the swaps, from this lookup (not a second one).
         IF current_setting('cascade_tool.create_indexes', true) IS DISTINCT FROM 'off' THEN
+            v_indexes := ARRAY(SELECT to_jsonb(x) FROM pg_temp.cascade_tool_indexes_for(to_jsonb(v_rows)) AS x);
             PERFORM pg_catalog.set_config('cascade_tool.index_steps', COALESCE(
-                (SELECT jsonb_agg(jsonb_build_array(x.label, x.record_sql, x.drop_sql, x.create_sql))
-                   FROM pg_temp.cascade_tool_indexes_for(to_jsonb(v_rows)) AS x
-                  WHERE NOT x.inline), '[]'::jsonb)::text, false);
+                (SELECT jsonb_agg(jsonb_build_array(x->'label', x->'record_sql', x->'drop_sql', x->'create_sql'))
+                   FROM unnest(v_indexes) AS x WHERE NOT (x->>'inline')::boolean), '[]'::jsonb)::text, false);
+            -- and, for each entry to swap or create, the indexes its swap builds inline, with what
+            -- they depend on (cascade_tool_inline_index uses them if that is unchanged); '' for the
+            -- others (and whatever an earlier run in this session left)
+            PERFORM pg_catalog.set_config('cascade_tool.inline_' || e.i, CASE WHEN e.rel IS NOT NULL THEN
+                        jsonb_build_object(
+                            'basis', pg_temp.cascade_tool_index_basis(e.rel),
+                            'steps', COALESCE((SELECT jsonb_agg(jsonb_build_array(x->'label', x->'record_sql',
+                                                                                  x->'inline_drop_sql', x->'inline_create_sql'))
+                                                 FROM unnest(v_indexes) AS x
+                                                WHERE (x->>'inline')::boolean AND (x->>'for_entry')::integer = e.i),
+                                              '[]'::jsonb))::text
+                        ELSE '' END, false)
+              FROM (SELECT (r->>'i')::integer AS i,
+                           max(pg_catalog.to_regclass(r->>'q_table')::oid)
+                             FILTER (WHERE r->>'status' IN ('convert', 'create'))::regclass AS rel
+                      FROM unnest(v_rows) AS r GROUP BY 1) AS e;
         END IF;
 
         -- What downgrade needs to restore each FK exactly, kept in the database. Created by one run
