@@ -212,6 +212,44 @@ def test_offline_sql_through_psql_gives_the_same_catalog(
     assert index_defs(offline_db) == index_defs(fresh)
 
 
+def test_a_swap_works_its_inline_index_out_again_when_the_table_changed_after_the_check(
+    server: Server, alembic_project: Path
+) -> None:
+    """The check works out the index each small table's swap builds; a swap uses that only while
+    the table's indexes are as the check saw them. Here an index on posts(user_id) appears
+    between the check and the swaps (the offline script, with a statement put in before the first
+    swap): the swap of posts builds none, and records none; the others build theirs."""
+    template = server.template("quirks", quirks_loader)
+    db = server.url(server.create_database(template))
+    generate(alembic_project)
+    sql = alembic(alembic_project, db, "upgrade", "head", "--sql")
+    assert sql.returncode == 0, sql.stderr
+    first_swap = "SELECT pg_temp.cascade_tool_upgrade('swap', 0);"
+    assert sql.stdout.count(first_swap) == 1
+    head, tail = sql.stdout.split(first_swap)
+    before, _, _ = head.rpartition("BEGIN;")
+    assert before and "cascade_tool_upgrade('check', NULL)" in before
+    injected = "CREATE INDEX posts_user_early ON public.posts (user_id);\n"
+    script = alembic_project / "offline.sql"
+    script.write_text(before + injected + head[len(before):] + first_swap + tail)
+    applied = subprocess.run(
+        [server.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", str(script)],
+        capture_output=True, text=True,
+    )
+    assert applied.returncode == 0, applied.stderr
+    line = next(x for x in applied.stderr.splitlines() if "[ 1/19] converted public.posts.posts_user_id_fkey" in x)
+    assert "index built" not in line, line
+    assert "index built on public.devices (user_id)" in applied.stderr  # the others' are used
+    with psycopg.connect(db) as conn:
+        on_posts = conn.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = 'public.posts'::regclass AND NOT i.indisprimary ORDER BY 1").fetchall()
+        recorded = conn.execute("SELECT index_name FROM cascade_tool.created_indexes"
+                                " WHERE table_name = 'posts'").fetchall()
+    assert on_posts == [("posts_user_early",)]
+    assert recorded == []
+
+
 def test_orphans_stop_the_upgrade_before_anything_changes(
     server: Server, quirks_db: str, alembic_project: Path, run_cli: Any
 ) -> None:

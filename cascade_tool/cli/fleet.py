@@ -167,15 +167,18 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
     for pair in x_args:
         if "=" not in pair:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="-x")
-    targets = _load(fleet_path, targets_query, targets_url)
-    project = AlembicProject.load(alembic_ini)
-    chosen = [t for selector in canaries for t in targets_lib.select(targets, selector)]
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise click.BadParameter(f"cannot create {log_dir}: {exc.strerror}", param_hint="--log-dir") from None
-    with WorkerPool() as pool, LockSessions() as locks:
-        work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args, pool=pool, locks=locks)
-        report = _run("apply", targets, work, parallel, canaries=chosen, on_error=on_error)
+    with WorkerPool() as pool:
+        if alembic_ini.is_file():  # the worker's start overlaps with reading the targets and the project
+            pool.start(alembic_ini.resolve())
+        targets = _load(fleet_path, targets_query, targets_url)
+        project = AlembicProject.load(alembic_ini)
+        chosen = [t for selector in canaries for t in targets_lib.select(targets, selector)]
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create {log_dir}: {exc.strerror}", param_hint="--log-dir") from None
+        with LockSessions() as locks:
+            work = partial(apply_target, project=project, log_dir=log_dir, x_args=x_args, pool=pool, locks=locks)
+            report = _run("apply", targets, work, parallel, canaries=chosen, on_error=on_error)
     _print(report, as_json, footer=f"logs: {log_dir}/")
 

@@ -43,6 +43,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 # Imported once by the worker, before it forks: what every `alembic upgrade head` imports.
@@ -397,19 +398,26 @@ class _Worker:
             line, self.buffer = self.buffer.split(b"\n", 1)
             if line.strip():
                 request = json.loads(line)
-                if request["ini"] not in self.preloaded:
-                    self.preloaded.add(request["ini"])
-                    os.chdir(request["cwd"])
-                    from cascade_tool.fleet.upgrade import preload_project
-
-                    preload_project(request["ini"])
-                    for child in list(self.idle):  # forked before the project was read
-                        self.retire(child)
+                self.preload(request["ini"], request["cwd"])
+                if request.get("preload_only"):
+                    continue
                 try:
                     self.start(request)
                 except OSError as exc:  # the log file, a pipe or the fork: this target only
                     self.emit({"id": request["id"], "code": None, "last": "", "seconds": 0.0, "result": {
                         "ok": False, "reason": f"cannot start the upgrade: {exc}"}})
+
+    def preload(self, ini: str, cwd: str) -> None:
+        """Read the project's script directory once, before forking the children that use it."""
+        if ini in self.preloaded:
+            return
+        self.preloaded.add(ini)
+        os.chdir(cwd)
+        from cascade_tool.fleet.upgrade import preload_project
+
+        preload_project(ini)
+        for child in list(self.idle):  # forked before the project was read
+            self.retire(child)
 
     def reap(self) -> None:
         """Children without a pidfd: poll for their exit."""
@@ -507,7 +515,13 @@ class WorkerPool:
     def __enter__(self) -> WorkerPool:
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None and self._next == 0:  # stopped before any target: no need to wait
+            with self._lock:
+                proc, self._proc = self._proc, None
+            if proc is not None:
+                proc.kill()
+                proc.wait()
         self.close()
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -548,6 +562,20 @@ class WorkerPool:
             slot.append(WorkerReply(None, None, "", 0.0, f"the fleet worker process ended ({how}) while "
                                     "upgrading this target"))
             event.set()
+
+    def start(self, ini: Path) -> None:
+        """Start the worker now, and have it read the project at `ini`: its imports and that
+        read then overlap with whatever the caller does before the first target."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+            try:
+                assert self._proc.stdin is not None
+                self._proc.stdin.write((json.dumps({"ini": str(ini), "cwd": str(ini.parent),
+                                                    "preload_only": True}) + "\n").encode())
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError):  # run() starts another
+                self._proc = None
 
     def run(self, request: dict[str, Any]) -> WorkerReply:
         """Upgrade one target in a child of the worker (started on first use, restarted if it
