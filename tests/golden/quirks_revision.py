@@ -111,7 +111,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "d729b7f2863bd55a9e0984009306f44d3bd6c6bc3b44b732646e8a404edded80"}
+MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "f462a054ea69766afa8a19cba2c677dbeec0b9e5c2d957f4d61f64d96002c56b"}
 
 
 def upgrade() -> None:
@@ -151,6 +151,16 @@ _DURATIONS = ("lock_timeout", "lock_retry_budget", "statement_timeout", "run_wai
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|kB|MB|GB)?\s*$", re.IGNORECASE)
 _UNITS_BYTES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _NOW = {"step": "start"}  # what the run is doing, for the one-line failure message
+# Online: the entries whose swap has done their validate step's part too (the server says so at
+# DEBUG level, read by the notice handler), and whether that handler is there to hear it.
+_COMPLETE: set[int] = set()
+_HEARD = {"on": False}
+_DONE_MESSAGE = re.compile(r"^cascade-tool: entry (\d+) complete$")
+# client_min_messages lowered to hear it for the session's run (only from the default), and back
+_DEBUG_HEARD = ["SELECT pg_catalog.set_config('client_min_messages', 'debug1', false)"
+                " WHERE current_setting('client_min_messages') = 'notice'"]
+_DEBUG_UNHEARD = ["SELECT pg_catalog.set_config('client_min_messages', 'notice', false)"
+                  " WHERE current_setting('client_min_messages') = 'debug1'"]
 
 
 def _check() -> None:
@@ -178,7 +188,10 @@ def _resolve_orphans(i: int, settings: dict[str, Any]) -> None:
 
 
 def _validate(i: int) -> None:
-    """Entry i's FK validated, in a transaction of its own that blocks no reads or writes."""
+    """Entry i's FK validated, in a transaction of its own that blocks no reads or writes (not
+    called when its swap left nothing to validate and said so)."""
+    if int(i) in _COMPLETE:
+        return
     _step("cascade_tool_upgrade", "validate", i, 0)
 
 
@@ -284,6 +297,11 @@ def _bytes(value: str, source: str) -> int:
 
 
 def _print(severity: str, message: str) -> None:
+    if severity == "DEBUG":  # only ours are read; the server's own are not shown
+        done = _DONE_MESSAGE.match(message.strip())
+        if done:
+            _COMPLETE.add(int(done.group(1)))
+        return
     prefix = "" if severity in ("NOTICE", "INFO", "LOG") else f"{severity}: "
     print(f"  {prefix}{message}", flush=True)
 
@@ -291,10 +309,13 @@ def _print(severity: str, message: str) -> None:
 @contextmanager
 def _notices_printed() -> Iterator[None]:
     """Print the server's NOTICE/WARNING lines as they arrive (offline, psql prints them)."""
+    _COMPLETE.clear()
+    _HEARD["on"] = False
     if context.is_offline_mode():
         yield
         return
     dbapi = op.get_bind().connection.dbapi_connection
+    _HEARD["on"] = hasattr(dbapi, "add_notice_handler") or hasattr(dbapi, "notices")
     if hasattr(dbapi, "add_notice_handler"):  # psycopg 3
 
         def handler(diag: Any) -> None:
@@ -421,7 +442,7 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
             else:  # one round trip, one transaction (a fleet of tenants runs this once per tenant)
                 _sql(";\n".join(["SET citus.enable_ddl_propagation = off",
                                   "SELECT pg_catalog.set_config('check_function_bodies', 'off', true)", *routines,
-                                  "RESET citus.enable_ddl_propagation"]))
+                                  "RESET citus.enable_ddl_propagation", *(_DEBUG_HEARD if _HEARD["on"] else [])]))
             _set_all({
                 "cascade_tool.lock_timeout": f"{settings['lock_timeout_ms']}ms",
                 "cascade_tool.lock_timeout_given": str(settings["lock_timeout"]).strip(),
@@ -447,11 +468,12 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
                 failed.append(exc)
                 if not context.is_offline_mode():
                     try:
-                        op.get_bind().exec_driver_sql("SELECT pg_temp.cascade_tool_release()")
+                        op.get_bind().exec_driver_sql(";".join(["SELECT pg_temp.cascade_tool_release()",
+                                                                *(_DEBUG_UNHEARD if _HEARD["on"] else [])]))
                     except Exception:
                         pass
                 raise
-            _sql("SELECT pg_temp.cascade_tool_release()")
+            _sql(";".join(["SELECT pg_temp.cascade_tool_release()", *(_DEBUG_UNHEARD if _HEARD["on"] else [])]))
     except Exception as exc:
         error = failed[0] if failed else exc
         if isinstance(error, CommandError) or not isinstance(error, Exception):
@@ -1561,6 +1583,15 @@ BEGIN
         pg_temp.cascade_tool_ms(p_started)));
 END
 $cascade_tool$''',
+    r'''-- Whether the validate step of entry p_i has nothing to validate, by its swap's note: the swap
+-- validated the FK (or left it NOT VALID for later), left it unchanged or skipped it. That step
+-- then only says the entry's line and marks it: no lock to wait for.
+CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_nothing_to_validate(p_i integer)
+RETURNS boolean LANGUAGE sql AS $cascade_tool$
+    SELECT COALESCE(n ? 'mark' OR NOT (n->>'validate_after')::boolean OR n->>'validate' = 'later', false)
+      FROM (SELECT COALESCE(NULLIF(current_setting('cascade_tool.notes', true), ''), '{}')::jsonb
+                   -> ('entry ' || p_i) AS n) AS x
+$cascade_tool$''',
     r'''-- One phase of the upgrade for one manifest entry: `swap` (one short transaction: add the new FK
 -- NOT VALID under a temporary name, drop the old one, rename, record) or `validate` (its own
 -- transaction: takes no lock that blocks reads or writes). The entry's one line is printed when
@@ -1777,6 +1808,16 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
+    -- A swap that leaves its entry nothing to validate (one FK validated by the add, unchanged or
+    -- skipped: the usual case) does the validate step's part now, the line and the mark, and says
+    -- so at DEBUG level: the revision (online) then skips that step's round trip. A validate step
+    -- run anyway (offline) finds a note with only the mark, and sets it again.
+    IF p_phase = 'swap' AND pg_temp.cascade_tool_nothing_to_validate(p_i) THEN
+        PERFORM pg_temp.cascade_tool_upgrade_entry('validate', p_i);
+        PERFORM pg_temp.cascade_tool_remember('entry ' || p_i, '', clock_timestamp(), jsonb_build_object('mark',
+            split_part(current_setting('cascade_tool.done_' || p_i, true), ' ', 2)));
+        RAISE DEBUG 'cascade-tool: entry % complete', p_i;
+    END IF;
 END
 $cascade_tool$''',
     r'''-- The phases the revision calls: check (before any change), swap/validate (per entry), finish.
@@ -1799,14 +1840,10 @@ DECLARE
     v_indexes jsonb[];
     v_mark text;
     v_marked boolean := NULLIF(current_setting('cascade_tool.run', true), '') IS NOT NULL;
-    v_note jsonb;
 BEGIN
     IF p_phase = 'validate' THEN
-        -- The swap's note says there is nothing to validate now (the swap validated the FK, left it
-        -- unchanged or skipped it, or it is for later): the line and the mark, with no lock to wait
-        -- for, so not under the lock-retry runner.
-        v_note := COALESCE(NULLIF(current_setting('cascade_tool.notes', true), ''), '{}')::jsonb -> ('entry ' || p_i);
-        IF v_note ? 'mark' OR NOT (v_note->>'validate_after')::boolean OR v_note->>'validate' = 'later' THEN
+        -- nothing to validate now: the line and the mark, not under the lock-retry runner
+        IF pg_temp.cascade_tool_nothing_to_validate(p_i) THEN
             PERFORM pg_temp.cascade_tool_upgrade_entry(p_phase, p_i);
             RETURN;
         END IF;
