@@ -13,13 +13,17 @@ Measured in the same run, for each N (default 50, 200, 1000):
   sample of tenants (--loop-sample, default 20) and its per-tenant time is scaled to N;
 - `cascade-tool fleet apply --parallel 2` on all N tenants, the whole command timed (its start,
   per-target lock and log file, the report).
+With --rounds R, each size is measured R times, the loop and fleet apply side by side in each
+round (alternating which goes first), and the medians are printed, the ratio being the median of
+the rounds' ratios: the loop's time per tenant moves with the machine's load more than fleet
+apply's does.
 Printed: per tenant, the ratio to the loop, the time for 1,000 tenants; then where a target's
 time goes: starting an interpreter and importing Alembic, SQLAlchemy and psycopg (what the loop
-pays per tenant, measured on its own), and in fleet apply's forked children, Alembic and env.py up
+pays per tenant, measured on its own), and in fleet apply's children, Alembic and env.py up
 to run_migrations (its connection and version table read included) and the revision's own work
 (from the per-target log lines).
 
-    python benchmarks/fleet_tenants.py [--quick] [--sizes 50,200,1000] [--loop-sample 20] [--pg-bindir DIR]
+    python benchmarks/fleet_tenants.py [--quick] [--sizes 50,200,1000] [--loop-sample 20] [--rounds 1] [--pg-bindir DIR]
 """
 
 from __future__ import annotations
@@ -159,12 +163,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,200,1000", help="tenant counts, e.g. 50,200,1000")
     parser.add_argument("--loop-sample", type=int, default=20, help="tenants the loop runs on (scaled to N)")
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds per size, each the loop and fleet apply side by side (alternating which goes"
+                             " first); the ratio printed is the median of the rounds'")
     parser.add_argument("--fk-indexes", action="store_true",
                         help="tenants whose FK columns are indexed already (the revision builds none)")
     parser.add_argument("--pg-bindir", type=Path, help="server binaries (default: the embedded PostgreSQL)")
     args = parser.parse_args()
     sizes = [10] if args.quick else [int(n) for n in args.sizes.split(",")]
     sample = 4 if args.quick else args.loop_sample
+    rounds = 1 if args.quick else max(1, args.rounds)
     cluster = Cluster.start(args.pg_bindir, settings=SETTINGS)
     tmp = Path(tempfile.mkdtemp(prefix="fleet-tenants-"))
     try:
@@ -182,7 +190,7 @@ def main() -> None:
         indexes = "indexed already" if args.fk_indexes else "without an index: the revision builds 12 per tenant"
         print(f"  the revision: {lines} lines; FK columns {indexes}")
         bare, imported = interpreter_cost()
-        rows: list[tuple[int, float, float, tuple[float, float, float]]] = []
+        rows: list[tuple[int, float, float, float, tuple[float, float, float]]] = []
         for n in sizes:
             template = f"tpl_{n}"
             admin_exec(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
@@ -191,46 +199,59 @@ def main() -> None:
                 for schema in schemas:
                     conn.execute(tenant_sql(schema, args.fk_indexes))
                 conn.execute("VACUUM ANALYZE")
-            result: dict[str, float] = {}
-            split = (0.0, 0.0, 0.0)
-            for kind in ("loop", "fleet"):
-                db = f"{kind}_{n}"
-                admin_exec(admin, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(db), sql.Identifier(template)))
-                admin_exec(admin, sql.SQL("CHECKPOINT"))
-                url = cluster.url(db).replace("postgresql://", "postgresql+psycopg://")
-                workdir = tmp / db
-                workdir.mkdir()
-                chosen = schemas[:: max(1, n // sample)][:sample] if kind == "loop" else schemas
-                if kind == "loop":
-                    result[kind] = run_loop(url, root, chosen, workdir) / len(chosen)
-                else:
-                    result[kind] = run_fleet(url, root, chosen, workdir, args.parallel) / len(chosen)
-                    split = child_split(workdir / "logs")
-                if not at_head(cluster.url(db), chosen):
-                    raise RuntimeError(f"{kind} {n}: not every tenant reached head")
-                admin_exec(admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
-                print(f"  {n} tenants: {kind} {result[kind] * 1000:.0f} ms per tenant", flush=True)
+            loops: list[float] = []
+            fleets: list[float] = []
+            splits: list[tuple[float, float, float]] = []
+            for round_ in range(rounds):
+                kinds = ("loop", "fleet") if round_ % 2 == 0 else ("fleet", "loop")
+                for kind in kinds:
+                    db = f"{kind}_{n}_{round_}"
+                    admin_exec(admin, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(db), sql.Identifier(template)))
+                    admin_exec(admin, sql.SQL("CHECKPOINT"))
+                    url = cluster.url(db).replace("postgresql://", "postgresql+psycopg://")
+                    workdir = tmp / db
+                    workdir.mkdir()
+                    chosen = schemas[:: max(1, n // sample)][:sample] if kind == "loop" else schemas
+                    if kind == "loop":
+                        per_tenant = run_loop(url, root, chosen, workdir) / len(chosen)
+                        loops.append(per_tenant)
+                    else:
+                        per_tenant = run_fleet(url, root, chosen, workdir, args.parallel) / len(chosen)
+                        fleets.append(per_tenant)
+                        splits.append(child_split(workdir / "logs"))
+                    if not at_head(cluster.url(db), chosen):
+                        raise RuntimeError(f"{kind} {n}: not every tenant reached head")
+                    admin_exec(admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
+                    print(f"  {n} tenants, round {round_ + 1}: {kind} {per_tenant * 1000:.0f} ms per tenant",
+                          flush=True)
+            ratios = [f / lp for f, lp in zip(fleets, loops, strict=True)]
+            if rounds > 1:
+                print(f"  {n} tenants: fleet/loop per round {', '.join(f'{r:.3f}x' for r in ratios)}", flush=True)
+            split = (statistics.median(x[0] for x in splits), statistics.median(x[1] for x in splits),
+                     statistics.median(x[2] for x in splits))
+            result = {"loop": statistics.median(loops), "fleet": statistics.median(fleets),
+                      "ratio": statistics.median(ratios)}
             admin_exec(admin, sql.SQL("DROP DATABASE {}").format(sql.Identifier(template)))
-            rows.append((n, result["loop"], result["fleet"], split))
+            rows.append((n, result["loop"], result["fleet"], result["ratio"], split))
         load = os.getloadavg()
         print(f"  load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print()
         print(f"  {'tenants':>7} {'loop/tenant':>12} {'fleet/tenant':>13} {'vs loop':>8} {'loop, all':>10}"
               f" {'fleet, all':>11} {'1,000 at this rate':>19}")
-        for n, loop, fleet, _ in rows:
-            print(f"  {n:>7} {loop * 1000:9.0f} ms {fleet * 1000:10.0f} ms {fleet / loop:7.2f}x {loop * n:8.0f} s"
+        for n, loop, fleet, ratio, _ in rows:
+            print(f"  {n:>7} {loop * 1000:9.0f} ms {fleet * 1000:10.0f} ms {ratio:7.2f}x {loop * n:8.0f} s"
                   f" {fleet * n:9.1f} s {fleet * 1000:15.0f} s")
         print()
         print("  where a target's time goes (ms, medians):")
         print(f"    interpreter start: {bare:.0f}; importing alembic, SQLAlchemy, psycopg: {imported - bare:.0f}"
               " (paid per tenant by the loop, once per run by fleet apply)")
-        for n, _, _, (total, setup, revs) in rows:
+        for n, _, _, _, (total, setup, revs) in rows:
             print(f"    {n:>5} tenants, a target in fleet apply's child: {total:.0f} in all; Alembic and env.py up to"
                   f" run_migrations (connection, version table read) {setup:.0f}; the revision {revs:.0f};"
                   f" the rest (request, log) {max(total - setup - revs, 0):.0f}")
         if 200 in sizes:
-            ratio = next(fleet / loop for n, loop, fleet, _ in rows if n == 200)
+            ratio = next(r for n, _, _, r, _ in rows if n == 200)
             print(f"\n  200 tenants: fleet apply --parallel {args.parallel} takes {ratio:.3f}x the loop's time per"
                   f" tenant (target <= 0.10x): {'met' if ratio <= 0.1 else 'NOT met'}")
     finally:
