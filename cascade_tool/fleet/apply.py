@@ -1,7 +1,7 @@
 """`fleet apply` on one target: `alembic upgrade head` in a worker process, under a lock.
 
 The user's own Alembic project runs (their env.py, their revisions) in a child of the fleet's
-worker process (cascade_tool.fleet.pool), with the target's URL set as sqlalchemy.url and
+worker process (cascade_tool.fleet.worker), with the target's URL set as sqlalchemy.url and
 DATABASE_URL. Whether the target is already at head is what Alembic itself reads through the
 user's env.py (a custom version_table or version_table_schema included): a target at head runs
 no revision and is reported `at-head`.
