@@ -40,6 +40,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -424,6 +425,17 @@ class _Worker:
                 if done:
                     self.died(child, status)
 
+    def read_pipe(self, child: _Child, fd: int, handle: Callable[[_Child, bytes], None]) -> None:
+        """What one of a child's pipes holds now, to `handle`; at its end, stop watching it."""
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, InterruptedError):  # non-blocking since _read_all: nothing yet
+            return
+        if data:
+            handle(child, data)
+        else:
+            self.selector.unregister(fd)
+
     def serve(self) -> None:
         self.selector.register(0, selectors.EVENT_READ, ("stdin", None))
         while self.reading or self.children:
@@ -434,23 +446,9 @@ class _Worker:
                 elif child is None or child.pid not in self.children:
                     continue
                 elif kind == "out":
-                    try:
-                        data = os.read(child.out, 65536)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    if data:
-                        self.on_output(child, data)
-                    else:
-                        self.selector.unregister(child.out)
+                    self.read_pipe(child, child.out, self.on_output)
                 elif kind == "result":
-                    try:
-                        data = os.read(child.result, 65536)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    if data:
-                        self.on_results(child, data)
-                    else:
-                        self.selector.unregister(child.result)
+                    self.read_pipe(child, child.result, self.on_results)
                 elif kind == "exit":
                     _, status = os.waitpid(child.pid, 0)
                     self.died(child, status)

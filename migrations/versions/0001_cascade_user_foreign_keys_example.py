@@ -167,7 +167,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "081e71f64e90bcb8e939a95a434cc0e629bf7c7b32c8b38fa0b3e7414f0af934"}
+MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "b394b885cfe451ba30aa43bfd5ebf283cc226a30ac459480f86a7e3d4b655d8b"}
 
 
 def upgrade() -> None:
@@ -371,13 +371,13 @@ def _notices_printed() -> Iterator[None]:
         yield
         return
     dbapi = op.get_bind().connection.dbapi_connection
-    _HEARD["on"] = hasattr(dbapi, "add_notice_handler") or hasattr(dbapi, "notices")
     if hasattr(dbapi, "add_notice_handler"):  # psycopg 3
 
         def handler(diag: Any) -> None:
             _print(diag.severity_nonlocalized or diag.severity or "NOTICE", diag.message_primary or "")
 
         dbapi.add_notice_handler(handler)
+        _HEARD["on"] = True
         try:
             yield
         finally:
@@ -401,6 +401,7 @@ def _notices_printed() -> Iterator[None]:
                 pass
 
         saved, dbapi.notices = dbapi.notices, Sink()
+        _HEARD["on"] = True
         try:
             yield
         finally:
@@ -516,6 +517,8 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
                 "cascade_tool.dropped": "0",
                 "cascade_tool.tenant": "",  # this run's schemas, worked out by its first step
             })
+            # giving the turn back (and client_min_messages, if lowered): one round trip
+            release = ";".join(["SELECT pg_temp.cascade_tool_release()", *(_DEBUG_UNHEARD if _HEARD["on"] else [])])
             _NOW["step"] = "waiting for another run"
             _sql("CALL pg_temp.cascade_tool_take_turn()")
             try:
@@ -524,12 +527,11 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
                 failed.append(exc)
                 if not context.is_offline_mode():
                     try:
-                        op.get_bind().exec_driver_sql(";".join(["SELECT pg_temp.cascade_tool_release()",
-                                                                *(_DEBUG_UNHEARD if _HEARD["on"] else [])]))
+                        op.get_bind().exec_driver_sql(release)
                     except Exception:
                         pass
                 raise
-            _sql(";".join(["SELECT pg_temp.cascade_tool_release()", *(_DEBUG_UNHEARD if _HEARD["on"] else [])]))
+            _sql(release)
     except Exception as exc:
         error = failed[0] if failed else exc
         if isinstance(error, CommandError) or not isinstance(error, Exception):

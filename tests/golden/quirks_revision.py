@@ -111,7 +111,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "f462a054ea69766afa8a19cba2c677dbeec0b9e5c2d957f4d61f64d96002c56b"}
+MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "8ec9fc823a9d19c46123a1a1303d0d9b04066865973bd47b272325982da281d6"}
 
 
 def upgrade() -> None:
@@ -315,13 +315,13 @@ def _notices_printed() -> Iterator[None]:
         yield
         return
     dbapi = op.get_bind().connection.dbapi_connection
-    _HEARD["on"] = hasattr(dbapi, "add_notice_handler") or hasattr(dbapi, "notices")
     if hasattr(dbapi, "add_notice_handler"):  # psycopg 3
 
         def handler(diag: Any) -> None:
             _print(diag.severity_nonlocalized or diag.severity or "NOTICE", diag.message_primary or "")
 
         dbapi.add_notice_handler(handler)
+        _HEARD["on"] = True
         try:
             yield
         finally:
@@ -345,6 +345,7 @@ def _notices_printed() -> Iterator[None]:
                 pass
 
         saved, dbapi.notices = dbapi.notices, Sink()
+        _HEARD["on"] = True
         try:
             yield
         finally:
@@ -460,6 +461,8 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
                 "cascade_tool.dropped": "0",
                 "cascade_tool.tenant": "",  # this run's schemas, worked out by its first step
             })
+            # giving the turn back (and client_min_messages, if lowered): one round trip
+            release = ";".join(["SELECT pg_temp.cascade_tool_release()", *(_DEBUG_UNHEARD if _HEARD["on"] else [])])
             _NOW["step"] = "waiting for another run"
             _sql("CALL pg_temp.cascade_tool_take_turn()")
             try:
@@ -468,12 +471,11 @@ def _session(program: list[str], settings: dict[str, Any]) -> Iterator[None]:
                 failed.append(exc)
                 if not context.is_offline_mode():
                     try:
-                        op.get_bind().exec_driver_sql(";".join(["SELECT pg_temp.cascade_tool_release()",
-                                                                *(_DEBUG_UNHEARD if _HEARD["on"] else [])]))
+                        op.get_bind().exec_driver_sql(release)
                     except Exception:
                         pass
                 raise
-            _sql(";".join(["SELECT pg_temp.cascade_tool_release()", *(_DEBUG_UNHEARD if _HEARD["on"] else [])]))
+            _sql(release)
     except Exception as exc:
         error = failed[0] if failed else exc
         if isinstance(error, CommandError) or not isinstance(error, Exception):
