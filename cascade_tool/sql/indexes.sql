@@ -49,7 +49,7 @@ missing AS (
                     OR (cardinality(s.columns) = 1
                         AND pg_catalog.pg_get_expr(x.indpred, x.indrelid) = '(' || quote_ident(s.columns[1]) || ' IS NOT NULL)')))
 ),
-named AS (
+named AS MATERIALIZED (
     SELECT m.*,
            CASE WHEN octet_length(m.base_name) <= 63
                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class o

@@ -141,7 +141,7 @@ matched AS (
                         FROM unnest(t.columns, t."references") AS u(a, b))
            END
 ),
-named AS (
+named AS MATERIALIZED (
     SELECT t.*,
            r.nspname AS table_schema, r.relname AS table_name, r.relkind,
            tr.nspname AS target_schema_found, tr.relname AS target_name_found,
@@ -161,7 +161,7 @@ named AS (
                            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                           WHERE c.oid = t.trelid OFFSET 0) AS tr ON true
 ),
-parts AS (
+parts AS MATERIALIZED (
     SELECT nm.*, m.oid AS fk_oid, m.conname, m.cols AS fk_columns, m.convalidated, m.enforced, m.def,
            CASE m.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT'
                 WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END
@@ -185,7 +185,7 @@ parts AS (
       LEFT JOIN matched m ON m.i = nm.i
       LEFT JOIN clones cl ON cl.root = m.oid
 ),
-defs AS (
+defs AS MATERIALIZED (
     -- pg_get_constraintdef() prints: FOREIGN KEY (cols) REFERENCES target(cols) [MATCH ...]
     -- [ON UPDATE ...] [ON DELETE ...] and then whatever else the server knows (DEFERRABLE,
     -- INITIALLY DEFERRED, NOT VALID, NOT ENFORCED, ...). We rebuild the head from the catalog,
@@ -196,7 +196,7 @@ defs AS (
            p.head_cols || p.q_target || p.head_refs || p.head_match_update AS qualified_head
       FROM parts p
 ),
-final AS (
+final AS MATERIALIZED (
     SELECT d.*,
            CASE WHEN d.fk_oid IS NULL THEN NULL
                 WHEN left(d.def, length(d.printed_head)) = d.printed_head

@@ -167,7 +167,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "b394b885cfe451ba30aa43bfd5ebf283cc226a30ac459480f86a7e3d4b655d8b"}
+MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "b3128276f0930a68b4f8667187a2229622508e5a906d830987f97342571a40b5"}
 
 
 def upgrade() -> None:
@@ -1176,7 +1176,7 @@ matched AS (
                         FROM unnest(t.columns, t."references") AS u(a, b))
            END
 ),
-named AS (
+named AS MATERIALIZED (
     SELECT t.*,
            r.nspname AS table_schema, r.relname AS table_name, r.relkind,
            tr.nspname AS target_schema_found, tr.relname AS target_name_found,
@@ -1196,7 +1196,7 @@ named AS (
                            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                           WHERE c.oid = t.trelid OFFSET 0) AS tr ON true
 ),
-parts AS (
+parts AS MATERIALIZED (
     SELECT nm.*, m.oid AS fk_oid, m.conname, m.cols AS fk_columns, m.convalidated, m.enforced, m.def,
            CASE m.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT'
                 WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END
@@ -1220,7 +1220,7 @@ parts AS (
       LEFT JOIN matched m ON m.i = nm.i
       LEFT JOIN clones cl ON cl.root = m.oid
 ),
-defs AS (
+defs AS MATERIALIZED (
     -- pg_get_constraintdef() prints: FOREIGN KEY (cols) REFERENCES target(cols) [MATCH ...]
     -- [ON UPDATE ...] [ON DELETE ...] and then whatever else the server knows (DEFERRABLE,
     -- INITIALLY DEFERRED, NOT VALID, NOT ENFORCED, ...). We rebuild the head from the catalog,
@@ -1231,7 +1231,7 @@ defs AS (
            p.head_cols || p.q_target || p.head_refs || p.head_match_update AS qualified_head
       FROM parts p
 ),
-final AS (
+final AS MATERIALIZED (
     SELECT d.*,
            CASE WHEN d.fk_oid IS NULL THEN NULL
                 WHEN left(d.def, length(d.printed_head)) = d.printed_head
@@ -1460,7 +1460,7 @@ missing AS (
                     OR (cardinality(s.columns) = 1
                         AND pg_catalog.pg_get_expr(x.indpred, x.indrelid) = '(' || quote_ident(s.columns[1]) || ' IS NOT NULL)')))
 ),
-named AS (
+named AS MATERIALIZED (
     SELECT m.*,
            CASE WHEN octet_length(m.base_name) <= 63
                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class o
