@@ -330,6 +330,38 @@ def test_a_stock_alembic_init_project_on_a_database_and_a_schema_target(
         server.drop_database(tenants)
 
 
+def test_run_from_another_directory_with_relative_paths_and_the_default_log_dir(
+    server: Server, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker runs in the project's directory; the log files still go where the operator's
+    relative --log-dir (here the default, fleet-logs) says, from where fleet apply was run. A
+    project whose scripts cannot be read stops fleet apply before any target, in one line."""
+    ini = stock_project(tmp_path)
+    tenants = server.create_database(server.template("tenants", tenant_loader))
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    monkeypatch.chdir(ops)
+    write_fleet(ops / "fleet.toml", [
+        {"name": "tenant-03", "url": with_password(server.url(tenants)), "schema": "tenant_03"}])
+    try:
+        up = run_cli("fleet", "apply", "--fleet", "fleet.toml", "--alembic-ini", "../alembic.ini", "--json")
+        assert up.code == 0, up.out + up.err
+        assert statuses(up.out) == {"tenant-03": "upgraded"}
+        log = (ops / "fleet-logs" / "tenant-03.log").read_text()
+        assert "upgrade head on schema tenant_03" in log and "=== succeeded after" in log
+        assert not (tmp_path / "fleet-logs").exists()
+        assert versions(server.url(tenants), "tenant_03") == [REV]
+    finally:
+        server.drop_database(tenants)
+    broken = tmp_path / "broken.ini"
+    broken.write_text(ini.read_text().replace("script_location = %(here)s/stock", "script_location = nowhere"))
+    assert "script_location = nowhere" in broken.read_text()
+    refused = run_cli("fleet", "apply", "--fleet", "fleet.toml", "--alembic-ini", str(broken))
+    assert refused.code == 2 and refused.err.count("\n") == 1, refused.err
+    assert refused.err.startswith(f"cascade-tool: error: --alembic-ini {broken}: cannot read its Alembic scripts: ")
+    assert (ops / "fleet-logs" / "tenant-03.log").read_text() == log  # no target was run
+
+
 def patch_env(project: Path, before: str = "", configure: str | None = None) -> None:
     """Edit the project's env.py: `before` runs when it is loaded (after its imports);
     `configure` replaces its context.configure call (inside _run, where `connection` is)."""

@@ -171,7 +171,7 @@ def fleet_apply(fleet_path: Path | None, targets_query: str | None, targets_url:
         if alembic_ini.is_file():  # the worker's start overlaps with reading the targets and the project
             pool.start(alembic_ini.resolve())
         targets = _load(fleet_path, targets_query, targets_url)
-        project = AlembicProject.load(alembic_ini)
+        project = AlembicProject.load(alembic_ini, pool.project())
         chosen = [t for selector in canaries for t in targets_lib.select(targets, selector)]
         try:
             log_dir.mkdir(parents=True, exist_ok=True)

@@ -42,23 +42,26 @@ class AlembicProject:
     heads: frozenset[str]
 
     @classmethod
-    def load(cls, ini: Path) -> AlembicProject:
-        """Read the ini and its script directory (read-only); a broken project is a FleetError."""
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
+    def load(cls, ini: Path, read: dict[str, Any] | None = None) -> AlembicProject:
+        """Read the ini and its script directory (read-only); a broken project is a FleetError.
+        `read`: what fleet apply's worker read of it already (its heads, or the first line of why
+        it cannot be read), so that this process need not import Alembic and the revisions too."""
         ini = ini.resolve()
         if not ini.is_file():
             raise FleetError(f"--alembic-ini {ini}: no such file")
-        try:
-            config = Config(str(ini))
-            heads = ScriptDirectory.from_config(config).get_heads()
-        except Exception as exc:  # alembic raises several kinds; say it in one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FleetError(f"--alembic-ini {ini}: cannot read its Alembic scripts: {first}") from None
-        if not heads:
+        if read is None:
+            from alembic.config import Config
+            from alembic.script import ScriptDirectory
+
+            try:
+                read = {"heads": ScriptDirectory.from_config(Config(str(ini))).get_heads()}
+            except Exception as exc:  # alembic raises several kinds; say it in one line
+                read = {"error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
+        if "error" in read:
+            raise FleetError(f"--alembic-ini {ini}: cannot read its Alembic scripts: {read['error']}")
+        if not read.get("heads"):
             raise FleetError(f"--alembic-ini {ini}: the script directory has no revisions")
-        return cls(ini, frozenset(heads))
+        return cls(ini, frozenset(read["heads"]))
 
 
 def lock_key(schema: str | None) -> int:
@@ -203,7 +206,9 @@ def apply_target(
         reply = pool.run({
             "ini": str(project.ini), "cwd": str(project.ini.parent), "x_args": list(x_args),
             "url": target.connect_url, "secrets": secrets, "header": header,
-            "log": str(log_dir / f"{log_name(target.name)}.log"),
+            # absolute: the worker runs in the project's directory, not in this one
+            # absolute: the worker runs in the project's directory, not in this one
+            "log": str((log_dir / f"{log_name(target.name)}.log").absolute()),
         })
     except BaseException:
         conn.close()  # the lock goes with the connection

@@ -43,6 +43,8 @@ class WorkerPool:
         self._owner: dict[int, subprocess.Popen[bytes]] = {}  # request id -> the worker running it
         self._next = 0
         self.started = 0  # worker processes started (1, unless one died)
+        # the project `start` asked the worker to read: what it replied (None: no reply, as it died)
+        self._project: tuple[threading.Event, list[dict[str, Any] | None]] = (threading.Event(), [])
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -72,6 +74,10 @@ class WorkerPool:
                 message = json.loads(line)
             except ValueError:
                 message = None
+            if isinstance(message, dict) and message.get("id") == 0 and isinstance(message.get("project"), dict):
+                self._project[1].append(message["project"])
+                self._project[0].set()
+                continue
             if not isinstance(message, dict) or not _REPLY_KEYS <= message.keys():
                 continue  # not ours: something the worker's imports printed to stdout
             with self._lock:
@@ -90,6 +96,7 @@ class WorkerPool:
             orphans = [self._pending.pop(i) for i in lost if i in self._pending]
             for i in lost:
                 del self._owner[i]
+        self._project[0].set()  # no reply coming from this worker
         for event, slot in orphans:
             slot.append(WorkerReply(None, None, "", 0.0, f"the fleet worker process ended ({how}) while "
                                     "upgrading this target"))
@@ -97,17 +104,26 @@ class WorkerPool:
 
     def start(self, ini: Path) -> None:
         """Start the worker now, and have it read the project at `ini`: its imports and that
-        read then overlap with whatever the caller does before the first target."""
+        read then overlap with whatever the caller does before the first target, and `project`
+        returns what it read."""
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
             try:
                 assert self._proc.stdin is not None
-                self._proc.stdin.write((json.dumps({"ini": str(ini), "cwd": str(ini.parent),
+                self._proc.stdin.write((json.dumps({"ini": str(ini), "cwd": str(ini.parent), "id": 0,
                                                     "preload_only": True}) + "\n").encode())
                 self._proc.stdin.flush()
             except (BrokenPipeError, OSError):  # run() starts another
                 self._proc = None
+                self._project[0].set()
+
+    def project(self) -> dict[str, Any] | None:
+        """What the worker read of the project `start` named: {"heads": [...]} or {"error": the
+        first line of why not}; None if `start` was not called or the worker died first."""
+        if not self._project[0].wait(timeout=0 if self.started == 0 else None):
+            return None
+        return self._project[1][0] if self._project[1] else None
 
     def run(self, request: dict[str, Any]) -> WorkerReply:
         """Upgrade one target in a child of the worker (started on first use, restarted if it

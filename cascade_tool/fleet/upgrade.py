@@ -58,21 +58,23 @@ def command_line() -> Any:
     return _COMMAND_LINE[0]
 
 
-def preload_project(ini: str) -> None:
+def preload_project(ini: str) -> dict[str, Any]:
     """Read the project's script directory once (from the ini's directory, as a child would),
-    so that forked children start with its revision modules imported. A project that cannot
-    be read is left to each child, which reports why."""
+    so that forked children start with its revision modules imported. Returns its heads, or
+    why it cannot be read (the first line of Alembic's error): fleet apply reports that before
+    any target, and otherwise each child would, per target."""
     from alembic.script import ScriptDirectory
 
     if ini in _SCRIPTS:
-        return
+        return {"heads": sorted(_SCRIPTS[ini].get_heads())}
     try:
         config = alembic_config(ini, (), "")
         script = ScriptDirectory.from_config(config)
-        script.get_heads()  # imports every revision module
-    except Exception:  # noqa: BLE001  the child will say what is wrong, per target
-        return
+        heads = script.get_heads()  # imports every revision module
+    except Exception as exc:  # noqa: BLE001  alembic raises several kinds; say it in one line
+        return {"error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
     _SCRIPTS[ini] = script
+    return {"heads": sorted(heads)}
 
 
 def alembic_config(ini: str, x_args: tuple[str, ...] | list[str], url: str) -> Any:

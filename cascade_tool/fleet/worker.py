@@ -228,7 +228,7 @@ class _Worker:
         self.idle: list[_Child] = []
         self.buffer = b""
         self.reading = True
-        self.preloaded: set[str] = set()
+        self.projects: dict[str, dict[str, Any]] = {}  # ini -> its heads, or why it cannot be read
         self.per_child = _targets_per_child()
 
     def emit(self, message: dict[str, Any]) -> None:
@@ -396,8 +396,9 @@ class _Worker:
             line, self.buffer = self.buffer.split(b"\n", 1)
             if line.strip():
                 request = json.loads(line)
-                self.preload(request["ini"], request["cwd"])
+                project = self.preload(request["ini"], request["cwd"])
                 if request.get("preload_only"):
+                    self.emit({"id": request.get("id"), "project": project})
                     continue
                 try:
                     self.start(request)
@@ -405,17 +406,16 @@ class _Worker:
                     self.emit({"id": request["id"], "code": None, "last": "", "seconds": 0.0, "result": {
                         "ok": False, "reason": f"cannot start the upgrade: {exc}"}})
 
-    def preload(self, ini: str, cwd: str) -> None:
+    def preload(self, ini: str, cwd: str) -> dict[str, Any]:
         """Read the project's script directory once, before forking the children that use it."""
-        if ini in self.preloaded:
-            return
-        self.preloaded.add(ini)
-        os.chdir(cwd)
-        from cascade_tool.fleet.upgrade import preload_project
+        if ini not in self.projects:
+            os.chdir(cwd)
+            from cascade_tool.fleet.upgrade import preload_project
 
-        preload_project(ini)
-        for child in list(self.idle):  # forked before the project was read
-            self.retire(child)
+            self.projects[ini] = preload_project(ini)
+            for child in list(self.idle):  # forked before the project was read
+                self.retire(child)
+        return self.projects[ini]
 
     def reap(self) -> None:
         """Children without a pidfd: poll for their exit."""
