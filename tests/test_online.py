@@ -326,3 +326,68 @@ def test_create_indexes_false_builds_none(server: Server, quirks_db: str, alembi
     assert up.returncode == 0, up.stderr
     assert "index built" not in up.stdout
     assert index_defs(quirks_db) == before
+
+
+def test_the_check_runs_the_preflight_when_it_has_something_to_warn_of_and_only_then(
+    server: Server, alembic_project: Path
+) -> None:
+    """A schema of plain tables (no partitioned one): with another session's lock on one of its
+    tables, and with a swap needing more lock slots than max_locks_per_transaction, the check
+    runs the preflight and warns; on the quiet schema it does not run it (it says so, verbose)."""
+    from tests.test_tenants import SCHEMA_SQL, write_revision
+
+    db = server.create_database(server.template("tenant_in_public", lambda url: execute_sql(url, SCHEMA_SQL)))
+    url = server.url(db)
+    write_revision(alembic_project / "migrations" / "versions")
+    try:
+        holder, pid = hold_lock(url, "posts")
+        try:
+            locked = alembic(alembic_project, url, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=300ms",
+                             "upgrade", "head")
+        finally:
+            holder.rollback()
+            holder.close()
+        assert locked.returncode != 0 and stamped(url) == 0
+        warned = [line for line in locked.stdout.splitlines() if "WARNING: preflight:" in line]
+        assert any(f"pid {pid} " in line and "holds AccessShareLock on public.posts" in line for line in warned), \
+            locked.stdout
+
+        quiet = alembic(alembic_project, url, "-x", "verbose=true", "upgrade", "head")
+        assert quiet.returncode == 0, quiet.stderr
+        assert "preflight: not run, nothing to warn of" in quiet.stdout
+        assert "WARNING: preflight:" not in quiet.stdout
+        down = alembic(alembic_project, url, "downgrade", "base")
+        assert down.returncode == 0 and stamped(url) == 0, down.stderr
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT current_setting('max_locks_per_transaction')::int,"
+                               " (SELECT count(*) FROM pg_index WHERE indrelid IN ('posts'::regclass,"
+                               " 'users'::regclass))").fetchone()
+            assert row is not None
+            slots, indexes = row
+            for k in range(slots - indexes - 12):  # the swap of posts: 2 tables, their indexes, 12
+                conn.execute(f"CREATE INDEX posts_body_{k} ON posts (body)")  # test-owned names
+        crowded = alembic(alembic_project, url, "-x", "verbose=true", "upgrade", "head")
+        warned = [line for line in crowded.stdout.splitlines() if "WARNING: preflight:" in line]
+        assert any(f"max_locks_per_transaction = {slots} is too low" in line for line in warned), crowded.stdout
+        assert "preflight: not run" not in crowded.stdout
+    finally:
+        server.drop_database(db)
+
+
+def test_a_lock_on_a_partition_is_warned_of_before_the_swaps(
+    server: Server, quirks_db: str, alembic_project: Path
+) -> None:
+    """The preflight watches the partitions of a partitioned table too: with a partitioned table in
+    the manifest the check always runs it, and it names the partition another session has locked."""
+    generate(alembic_project)
+    holder, pid = hold_lock(quirks_db, "measurements_2024")
+    try:
+        up = alembic(alembic_project, quirks_db, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=300ms",
+                     "upgrade", "head")
+    finally:
+        holder.rollback()
+        holder.close()
+    warned = [line for line in up.stdout.splitlines() if "WARNING: preflight:" in line]
+    assert any(f"pid {pid} " in line and "on public.measurements_2024 (a partition of public.measurements)" in line
+               for line in warned), up.stdout
