@@ -111,7 +111,7 @@ OPTIONS: dict[str, Any] = {"lock_timeout": "200ms", "lock_retry_budget": "60s", 
 
 # Which cascade-tool wrote the machinery below the marker line, and the sha256 of that text
 # (`cascade-tool generate --check` compares it with what the installed cascade-tool writes).
-MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "9a49464ee54f5d74519954bd24d40d2097271686a9f6f96237212a0d770fb5e1"}
+MACHINERY: dict[str, str] = {"version": "0.5.0", "sha256": "e5a8f577fe2051188bcd392d54fa864065b7660725c6d2afb7556a5cca49c289"}
 
 
 def upgrade() -> None:
@@ -753,6 +753,8 @@ $cascade_tool$''',
 -- database share the bookkeeping (cascade_tool.fk_changes, created_indexes, quarantined rows);
 -- every record carries its table's schema, and a run reads back, restores, drops and counts only
 -- the records of these schemas. Worked out once per revision run (cascade_tool.tenant).
+-- In a query, `= ANY ((SELECT pg_temp.cascade_tool_tenant())::text[])`: the subquery runs once; a bare
+-- call in a WHERE clause would run once per row read, every other tenant's rows included.
 CREATE OR REPLACE FUNCTION pg_temp.cascade_tool_tenant()
 RETURNS text[] LANGUAGE plpgsql AS $cascade_tool$
 DECLARE
@@ -2487,7 +2489,7 @@ SELECT pf_f.severity, pf_f.kind, pf_f.object, pf_f.message, pf_f.detail
         END LOOP;
         SELECT count(*) FILTER (WHERE change = 'altered'), count(*) FILTER (WHERE change = 'created')
           INTO n_converted, n_created FROM cascade_tool.fk_changes
-         WHERE revision = v_revision AND table_schema = ANY (pg_temp.cascade_tool_tenant());
+         WHERE revision = v_revision AND table_schema = ANY ((SELECT pg_temp.cascade_tool_tenant())::text[]);
         RAISE NOTICE 'cascade-tool revision %: % converted, % created, % unchanged, % skipped',
             v_revision, n_converted, n_created, n_unchanged, n_skipped;
         RETURN;
@@ -2514,7 +2516,7 @@ BEGIN
            format('DELETE FROM cascade_tool.created_indexes WHERE revision = %L AND schema_name = %L AND index_name = %L',
                   i.revision, i.schema_name, i.index_name)
       FROM cascade_tool.created_indexes i
-     WHERE i.revision = 'golden0001' AND i.schema_name = ANY (pg_temp.cascade_tool_tenant())
+     WHERE i.revision = 'golden0001' AND i.schema_name = ANY ((SELECT pg_temp.cascade_tool_tenant())::text[])
      ORDER BY i.schema_name, i.index_name;
 END
 $cascade_tool$''',
@@ -2551,7 +2553,7 @@ BEGIN
         RETURN;
     END IF;
     FOR rec IN SELECT * FROM cascade_tool.fk_changes
-                WHERE revision = v_revision AND entry = p_i AND table_schema = ANY (pg_temp.cascade_tool_tenant())
+                WHERE revision = v_revision AND entry = p_i AND table_schema = ANY ((SELECT pg_temp.cascade_tool_tenant())::text[])
                   AND (p_phase = 'restore') = (restored_at IS NULL)
                 ORDER BY seq DESC LOOP
         v_started := clock_timestamp();
@@ -2672,7 +2674,7 @@ BEGIN
                          WHERE c.conrelid = to_regclass(format('%I.%I', f.table_schema, f.table_name))
                            AND c.conname = f.constraint_name) AS t(r)
          WHERE f.revision = v_revision AND f.entry = p_i AND t.r IS NOT NULL
-           AND f.table_schema = ANY (pg_temp.cascade_tool_tenant());
+           AND f.table_schema = ANY ((SELECT pg_temp.cascade_tool_tenant())::text[]);
         IF v_tables IS NOT NULL THEN
             PERFORM pg_temp.cascade_tool_locked('cascade_tool_downgrade_entry', p_phase, p_i, v_tables);
         END IF;
@@ -2684,7 +2686,7 @@ BEGIN
             RETURN;
         END IF;
         SELECT count(*) INTO v_left FROM cascade_tool.fk_changes
-         WHERE revision = v_revision AND table_schema = ANY (pg_temp.cascade_tool_tenant());
+         WHERE revision = v_revision AND table_schema = ANY ((SELECT pg_temp.cascade_tool_tenant())::text[]);
         IF v_left > 0 THEN
             RAISE EXCEPTION 'cascade-tool: % recorded change(s) of revision % were not restored',
                 v_left, v_revision
