@@ -6,7 +6,7 @@ revision, verify. See cascade_tool.api and docs/api.md.
 
 from __future__ import annotations
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 from cascade_tool.api import build_plan, generate, load_manifest, render_revision, verify  # noqa: E402
 from cascade_tool.errors import CascadeToolError  # noqa: E402
