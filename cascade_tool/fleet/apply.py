@@ -207,7 +207,6 @@ def apply_target(
             "ini": str(project.ini), "cwd": str(project.ini.parent), "x_args": list(x_args),
             "url": target.connect_url, "secrets": secrets, "header": header,
             # absolute: the worker runs in the project's directory, not in this one
-            # absolute: the worker runs in the project's directory, not in this one
             "log": str((log_dir / f"{log_name(target.name)}.log").absolute()),
         })
     except BaseException:
