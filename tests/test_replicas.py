@@ -214,13 +214,15 @@ def converts(run: Run) -> bool:
 
 def failure(run: Run) -> str:
     """How a run ended: ok, FAILED (Alembic's one line, no traceback), alembic-race (a
-    UniqueViolation or DuplicateTable creating alembic_version or the schema revision's tables), or other."""
+    UniqueViolation, DuplicateTable or DuplicateObject creating alembic_version or the schema
+    revision's tables), or other."""
     if run.code == 0:
         return "ok"
     last = run.out.rstrip().splitlines()[-1] if run.out.strip() else ""
     if last.startswith("FAILED: ") and "Traceback" not in run.err:
         return "FAILED"
-    alembic_race = ("psycopg.errors.UniqueViolation", "psycopg.errors.DuplicateTable")  # which one: timing
+    # which one: timing (two CREATE TABLEs of one name collide on the table, or on its row type)
+    alembic_race = ("psycopg.errors.UniqueViolation", "psycopg.errors.DuplicateTable", "psycopg.errors.DuplicateObject")
     if "Traceback" in run.err and any(e in run.err for e in alembic_race) and "rev0001_" not in run.err:
         return "alembic-race"
     return "other"
