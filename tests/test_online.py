@@ -46,6 +46,23 @@ def hold_lock(url: str, table: str, mode: str = "ACCESS SHARE") -> tuple[psycopg
     return conn, pid
 
 
+def upgrade_while_locked(project: Path, url: str, table: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """`alembic upgrade head` (lock_timeout 100ms, lock_retry_budget 300ms) while another session
+    holds ACCESS SHARE on `table`; returns the run and the holder's pid."""
+    holder, pid = hold_lock(url, table)
+    try:
+        run = alembic(project, url, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=300ms", "upgrade", "head")
+    finally:
+        holder.rollback()
+        holder.close()
+    return run, pid
+
+
+def preflight_warnings(stdout: str) -> list[str]:
+    """The check's preflight warnings in an upgrade's output."""
+    return [line for line in stdout.splitlines() if "WARNING: preflight:" in line]
+
+
 def test_a_lock_holder_stops_the_upgrade_with_its_pid_and_nothing_half_done(
     server: Server, quirks_db: str, alembic_project: Path
 ) -> None:
@@ -70,8 +87,7 @@ def test_a_lock_holder_stops_the_upgrade_with_its_pid_and_nothing_half_done(
     assert "AccessShareLock on posts" in up.stderr
     assert "lock not available within 100ms (attempt 1), retrying in 50 ms" in up.stdout
     # the check phase warned first (the query `cascade-tool preflight` runs)
-    warned = [line for line in up.stdout.splitlines() if "WARNING: preflight:" in line]
-    assert any(f"pid {pid}" in line and "posts" in line for line in warned), up.stdout
+    assert any(f"pid {pid}" in line and "posts" in line for line in preflight_warnings(up.stdout)), up.stdout
     assert elapsed < 30
     assert fk_state(quirks_db) == before
     assert stamped(quirks_db) == 0
@@ -340,17 +356,10 @@ def test_the_check_runs_the_preflight_when_it_has_something_to_warn_of_and_only_
     url = server.url(db)
     write_revision(alembic_project / "migrations" / "versions")
     try:
-        holder, pid = hold_lock(url, "posts")
-        try:
-            locked = alembic(alembic_project, url, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=300ms",
-                             "upgrade", "head")
-        finally:
-            holder.rollback()
-            holder.close()
+        locked, pid = upgrade_while_locked(alembic_project, url, "posts")
         assert locked.returncode != 0 and stamped(url) == 0
-        warned = [line for line in locked.stdout.splitlines() if "WARNING: preflight:" in line]
-        assert any(f"pid {pid} " in line and "holds AccessShareLock on public.posts" in line for line in warned), \
-            locked.stdout
+        assert any(f"pid {pid} " in line and "holds AccessShareLock on public.posts" in line
+                   for line in preflight_warnings(locked.stdout)), locked.stdout
 
         quiet = alembic(alembic_project, url, "-x", "verbose=true", "upgrade", "head")
         assert quiet.returncode == 0, quiet.stderr
@@ -368,8 +377,8 @@ def test_the_check_runs_the_preflight_when_it_has_something_to_warn_of_and_only_
             for k in range(slots - indexes - 12):  # the swap of posts: 2 tables, their indexes, 12
                 conn.execute(f"CREATE INDEX posts_body_{k} ON posts (body)")  # test-owned names
         crowded = alembic(alembic_project, url, "-x", "verbose=true", "upgrade", "head")
-        warned = [line for line in crowded.stdout.splitlines() if "WARNING: preflight:" in line]
-        assert any(f"max_locks_per_transaction = {slots} is too low" in line for line in warned), crowded.stdout
+        assert any(f"max_locks_per_transaction = {slots} is too low" in line
+                   for line in preflight_warnings(crowded.stdout)), crowded.stdout
         assert "preflight: not run" not in crowded.stdout
     finally:
         server.drop_database(db)
@@ -381,13 +390,6 @@ def test_a_lock_on_a_partition_is_warned_of_before_the_swaps(
     """The preflight watches the partitions of a partitioned table too: with a partitioned table in
     the manifest the check always runs it, and it names the partition another session has locked."""
     generate(alembic_project)
-    holder, pid = hold_lock(quirks_db, "measurements_2024")
-    try:
-        up = alembic(alembic_project, quirks_db, "-x", "lock_timeout=100ms", "-x", "lock_retry_budget=300ms",
-                     "upgrade", "head")
-    finally:
-        holder.rollback()
-        holder.close()
-    warned = [line for line in up.stdout.splitlines() if "WARNING: preflight:" in line]
+    up, pid = upgrade_while_locked(alembic_project, quirks_db, "measurements_2024")
     assert any(f"pid {pid} " in line and "on public.measurements_2024 (a partition of public.measurements)" in line
-               for line in warned), up.stdout
+               for line in preflight_warnings(up.stdout)), up.stdout

@@ -49,14 +49,10 @@ class AlembicProject:
         ini = ini.resolve()
         if not ini.is_file():
             raise FleetError(f"--alembic-ini {ini}: no such file")
-        if read is None:
-            from alembic.config import Config
-            from alembic.script import ScriptDirectory
+        if read is None:  # no worker answered: read it here, as the worker would
+            from cascade_tool.fleet.upgrade import preload_project
 
-            try:
-                read = {"heads": ScriptDirectory.from_config(Config(str(ini))).get_heads()}
-            except Exception as exc:  # alembic raises several kinds; say it in one line
-                read = {"error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
+            read = preload_project(str(ini))
         if "error" in read:
             raise FleetError(f"--alembic-ini {ini}: cannot read its Alembic scripts: {read['error']}")
         if not read.get("heads"):
